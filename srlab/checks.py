@@ -1,0 +1,75 @@
+"""Input validation shared by the whole library.
+
+Every public function checks its tensors here, so a wrong shape, dtype or range fails at the call
+that made the mistake, with a message that names the argument and what was expected."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def check_tensor(x: object, name: str) -> Tensor:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    return x
+
+
+def check_float01(x: Tensor, name: str) -> Tensor:
+    """A float tensor with every value in [0, 1] (the library's image convention)."""
+    check_tensor(x, name)
+    if not x.is_floating_point():
+        hint = " (uint8 image? convert it with srlab.io.to_tensor)" if x.dtype == torch.uint8 else ""
+        raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contains NaN or Inf")
+    lo, hi = x.min().item(), x.max().item()
+    if lo < 0.0 or hi > 1.0:
+        raise ValueError(
+            f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]"
+            + (" (a 0-255 image? divide by 255)" if hi > 1.5 else "")
+        )
+    return x
+
+
+def check_image(x: Tensor, name: str = "x", *, channels: int | None = 3) -> Tensor:
+    """An image batch (b, c, h, w) or a single image (c, h, w), float in [0, 1]."""
+    check_tensor(x, name)
+    if x.dim() not in (3, 4):
+        raise ValueError(
+            f"{name} must be an image (c, h, w) or a batch (b, c, h, w), got shape {tuple(x.shape)}"
+        )
+    if channels is not None and x.shape[-3] != channels:
+        raise ValueError(
+            f"{name} must have {channels} channels (RGB) in dim -3, got shape {tuple(x.shape)}"
+        )
+    return check_float01(x, name)
+
+
+def check_video(x: Tensor, name: str = "x", *, channels: int | None = 3, min_frames: int = 1):
+    """A video batch (b, t, c, h, w), float in [0, 1]."""
+    check_tensor(x, name)
+    if x.dim() != 5:
+        raise ValueError(f"{name} must be a video batch (b, t, c, h, w), got shape {tuple(x.shape)}")
+    if channels is not None and x.shape[2] != channels:
+        raise ValueError(f"{name} must have {channels} channels in dim 2, got shape {tuple(x.shape)}")
+    if x.shape[1] < min_frames:
+        raise ValueError(f"{name} must have at least {min_frames} frames, got {x.shape[1]}")
+    return check_float01(x, name)
+
+
+def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
+    if a.shape != b.shape:
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
+        )
+
+
+def check_scale(scale: object, allowed: tuple[int, ...] = (2, 3, 4, 8)) -> int:
+    """An integer upscaling factor from `allowed`."""
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in allowed:
+        raise ValueError(f"scale must be one of {allowed}, got {scale!r}")
+    return scale

@@ -1,0 +1,120 @@
+"""The one place where images change representation, and where files are written.
+
+Inside srlab an image is a float tensor, RGB, in [0, 1]: (3, h, w) or (b, 3, h, w). Outside it is a
+uint8 array, HWC, RGB (what image files, scikit-image and matplotlib use). Files are written
+atomically (a temporary file, then a rename), so an interrupted run never leaves half a file."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import Tensor
+
+from srlab.checks import check_float01
+
+
+def to_tensor(img: np.ndarray) -> Tensor:
+    """uint8 RGB (h, w, 3) or (b, h, w, 3) -> float32 tensor (3, h, w) or (b, 3, h, w) in [0, 1].
+
+    A float array is taken as already in [0, 1] and checked."""
+    if not isinstance(img, np.ndarray):
+        raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
+    if img.ndim not in (3, 4) or img.shape[-1] != 3:
+        raise ValueError(f"img must be RGB (h, w, 3) or (b, h, w, 3), got shape {img.shape}")
+    if img.dtype == np.uint8:
+        x = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
+    elif np.issubdtype(img.dtype, np.floating):
+        x = check_float01(torch.from_numpy(np.ascontiguousarray(img)).float(), "img")
+    else:
+        raise TypeError(f"img must be uint8 (0-255) or float (0-1), got dtype {img.dtype}")
+    return x.movedim(-1, -3).contiguous()  # (..., h, w, c) -> (..., c, h, w)
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """Float tensor (3, h, w) or (b, 3, h, w) -> uint8 array (h, w, 3) or (b, h, w, 3).
+
+    Values are clamped to [0, 1] and rounded to nearest, as BasicSR's tensor2img does, so a model's
+    slight overshoot is saved the way every SR benchmark saves it."""
+    if not isinstance(x, Tensor) or not x.is_floating_point():
+        raise TypeError("x must be a float tensor in [0, 1]")
+    if x.dim() not in (3, 4) or x.shape[-3] != 3:
+        raise ValueError(f"x must be (3, h, w) or (b, 3, h, w), got shape {tuple(x.shape)}")
+    if not torch.isfinite(x).all():
+        raise ValueError("x contains NaN or Inf")
+    y = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
+    return y.movedim(-3, -1).cpu().numpy()
+
+
+def quantize(x: Tensor) -> Tensor:
+    """Round a [0, 1] tensor to the 256 levels an 8-bit file can hold (same shape and dtype)."""
+    return (x.clamp(0, 1) * 255.0).round() / 255.0
+
+
+def mod_crop(img, scale: int):
+    """Crop height and width down to multiples of `scale` (bottom and right edges), as the SR
+    benchmarks do before downsampling. numpy HWC arrays and (..., h, w) tensors alike."""
+    if isinstance(img, Tensor):
+        h, w = img.shape[-2:]
+        return img[..., : h - h % scale, : w - w % scale]
+    if isinstance(img, np.ndarray) and img.ndim >= 2:
+        h, w = img.shape[:2]
+        return img[: h - h % scale, : w - w % scale, ...]
+    raise TypeError(f"img must be a numpy HWC array or a tensor, got {type(img).__name__}")
+
+
+def imread(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as uint8 RGB (h, w, 3); grey and RGBA files are converted to RGB."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+    """Call write(tmp_path), then rename tmp_path to path: readers see the old file or the new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return path
+
+
+def imwrite(path: str | os.PathLike, img: np.ndarray | Tensor) -> Path:
+    """Write an RGB image (uint8 HWC array, or a float tensor (3, h, w) in [0, 1]) atomically.
+    The format follows the file's extension (.png is lossless)."""
+    if isinstance(img, Tensor):
+        img = to_uint8(img)
+    if not (isinstance(img, np.ndarray) and img.dtype == np.uint8 and img.ndim == 3):
+        raise ValueError("img must be a uint8 (h, w, 3) array or a float tensor (3, h, w)")
+    fmt = Image.registered_extensions().get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"unknown image extension for {path}")
+    return _atomic(path, lambda tmp: Image.fromarray(img).save(tmp, format=fmt))
+
+
+def write_json(path: str | os.PathLike, obj) -> Path:
+    """Write obj as indented JSON, atomically."""
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w") as f:
+            json.dump(obj, f, indent=2, sort_keys=False)
+            f.write("\n")
+
+    return _atomic(path, write)
+
+
+def torch_save(path: str | os.PathLike, obj) -> Path:
+    """torch.save, atomically. Load it back with torch.load(path, weights_only=True)."""
+    return _atomic(path, lambda tmp: torch.save(obj, tmp))
