@@ -19,7 +19,9 @@ def check_float01(x: Tensor, name: str) -> Tensor:
     """A float tensor with every value in [0, 1] (the library's image convention)."""
     check_tensor(x, name)
     if not x.is_floating_point():
-        hint = " (uint8 image? convert it with srlab.io.to_tensor)" if x.dtype == torch.uint8 else ""
+        hint = (
+            " (uint8 image? convert it with srlab.io.to_tensor)" if x.dtype == torch.uint8 else ""
+        )
         raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
@@ -52,9 +54,13 @@ def check_video(x: Tensor, name: str = "x", *, channels: int | None = 3, min_fra
     """A video batch (b, t, c, h, w), float in [0, 1]."""
     check_tensor(x, name)
     if x.dim() != 5:
-        raise ValueError(f"{name} must be a video batch (b, t, c, h, w), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must be a video batch (b, t, c, h, w), got shape {tuple(x.shape)}"
+        )
     if channels is not None and x.shape[2] != channels:
-        raise ValueError(f"{name} must have {channels} channels in dim 2, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have {channels} channels in dim 2, got shape {tuple(x.shape)}"
+        )
     if x.shape[1] < min_frames:
         raise ValueError(f"{name} must have at least {min_frames} frames, got {x.shape[1]}")
     return check_float01(x, name)

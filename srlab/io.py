@@ -76,7 +76,7 @@ def imread(path: str | os.PathLike) -> np.ndarray:
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(tmp_path), then rename tmp_path to path: readers see the old file or the new one."""
+    """Call write(tmp), then rename tmp to path: readers see the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

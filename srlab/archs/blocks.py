@@ -11,6 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from srlab.checks import check_image
+
 
 @torch.no_grad()
 def default_init_weights(modules, scale: float = 1.0, bias_fill: float = 0.0) -> None:
@@ -99,6 +101,25 @@ def flow_warp(
         (2.0 * grid_x / max(w - 1, 1) - 1.0, 2.0 * grid_y / max(h - 1, 1) - 1.0), dim=-1
     )
     return F.grid_sample(
-        x, grid.to(x.dtype), mode=interp_mode, padding_mode=padding_mode,
+        x,
+        grid.to(x.dtype),
+        mode=interp_mode,
+        padding_mode=padding_mode,
         align_corners=align_corners,
     )
+
+
+def check_model_input(x: Tensor, channels: int, *, multiple: int = 1) -> Tensor:
+    """The guard at the start of every image SR model's forward: x must be a batch (b, channels,
+    h, w), float in [0, 1] without NaN (srlab.checks.check_image), with h and w multiples of
+    `multiple` (models that pixel-unshuffle their input need that). Costs a few reductions over the
+    input, which is small next to any network here."""
+    if isinstance(x, Tensor) and x.dim() != 4:
+        raise ValueError(f"x must be an image batch (b, c, h, w), got shape {tuple(x.shape)}")
+    check_image(x, "x", channels=channels)
+    h, w = x.shape[-2:]
+    if h % multiple or w % multiple:
+        raise ValueError(
+            f"x height and width must be multiples of {multiple} for this model, got {h}x{w}"
+        )
+    return x

@@ -1,0 +1,49 @@
+"""srlab.checks: bad input fails with a message naming the argument and the problem."""
+
+import pytest
+import torch
+
+from srlab import checks
+
+
+def test_valid_inputs_pass_through():
+    x = torch.rand(2, 3, 4, 4)
+    assert checks.check_image(x) is x
+    assert checks.check_image(x[0]) is not None
+    v = torch.rand(1, 3, 3, 4, 4)
+    assert checks.check_video(v, min_frames=2) is v
+    assert checks.check_scale(4) == 4
+
+
+@pytest.mark.parametrize(
+    "x, match",
+    [
+        (torch.rand(3, 4), r"\(c, h, w\)"),
+        (torch.rand(1, 4, 5, 5), "3 channels"),
+        (torch.randint(0, 255, (3, 4, 4), dtype=torch.uint8), "uint8"),
+        (torch.full((3, 2, 2), 2.0), "0-255"),
+        (torch.full((3, 2, 2), -0.5), r"\[0, 1\]"),
+        (torch.full((3, 2, 2), float("nan")), "NaN"),
+        (torch.zeros(0, 3, 2, 2), "empty"),
+        ([1, 2, 3], "torch.Tensor"),
+    ],
+)
+def test_check_image_errors_name_the_problem(x, match):
+    with pytest.raises((ValueError, TypeError), match=match) as err:
+        checks.check_image(x, "lq")
+    assert "lq" in str(err.value)
+
+
+def test_check_video_errors():
+    with pytest.raises(ValueError, match="b, t, c, h, w"):
+        checks.check_video(torch.rand(3, 4, 4))
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        checks.check_video(torch.rand(1, 1, 3, 4, 4), min_frames=2)
+
+
+def test_check_same_shape_and_scale():
+    with pytest.raises(ValueError, match="same shape"):
+        checks.check_same_shape(torch.rand(3, 2, 2), torch.rand(3, 2, 3), "sr", "hr")
+    for bad in (5, 2.0, True, "4"):
+        with pytest.raises(ValueError, match="scale"):
+            checks.check_scale(bad)

@@ -1,0 +1,102 @@
+"""srlab.io: the one place where images change representation, and atomic writes."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from srlab import io
+
+
+def test_uint8_round_trip_is_exact():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, size=(7, 9, 3), dtype=np.uint8)
+    x = io.to_tensor(img)
+    assert x.shape == (3, 7, 9) and x.dtype == torch.float32
+    assert float(x.min()) >= 0 and float(x.max()) <= 1
+    assert np.array_equal(io.to_uint8(x), img)
+
+
+def test_batched_round_trip_and_channel_order():
+    img = np.zeros((2, 4, 5, 3), dtype=np.uint8)
+    img[..., 0] = 255  # pure red
+    x = io.to_tensor(img)
+    assert x.shape == (2, 3, 4, 5)
+    assert torch.all(x[:, 0] == 1) and torch.all(x[:, 1:] == 0)
+    assert np.array_equal(io.to_uint8(x), img)
+
+
+def test_to_uint8_clamps_and_rounds_like_basicsr():
+    x = torch.tensor([-0.2, 0.5 / 255, 1.49 / 255, 1.51 / 255, 1.3]).view(1, 1, 5).expand(3, 1, 5)
+    out = io.to_uint8(x.contiguous())
+    assert out[0, :, 0].tolist() == [0, 0, 1, 2, 255]  # 0.5 rounds half to even, as torch.round
+
+
+def test_float_array_is_checked():
+    assert io.to_tensor(np.full((2, 2, 3), 0.5)).dtype == torch.float32
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        io.to_tensor(np.full((2, 2, 3), 3.0))
+
+
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.zeros((4, 4), np.uint8), "RGB"),
+        (np.zeros((4, 4, 4), np.uint8), "RGB"),
+        (np.zeros((4, 4, 3), np.int32), "dtype"),
+    ],
+)
+def test_to_tensor_errors(bad, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        io.to_tensor(bad)
+
+
+def test_to_uint8_errors():
+    with pytest.raises(TypeError):
+        io.to_uint8(torch.zeros(3, 2, 2, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="NaN"):
+        io.to_uint8(torch.full((3, 2, 2), float("nan")))
+
+
+def test_quantize_gives_256_levels():
+    x = torch.rand(3, 8, 8)
+    q = io.quantize(x)
+    assert torch.allclose(q * 255, (q * 255).round(), atol=1e-4)
+    assert (q - x).abs().max() <= 0.5 / 255 + 1e-7
+
+
+def test_mod_crop_numpy_and_tensor():
+    a = np.zeros((13, 10, 3))
+    assert io.mod_crop(a, 4).shape == (12, 8, 3)
+    t = torch.zeros(2, 3, 13, 10)
+    assert io.mod_crop(t, 3).shape == (2, 3, 12, 9)
+    with pytest.raises(TypeError):
+        io.mod_crop([1, 2], 2)
+
+
+def test_imwrite_imread_round_trip(tmp_path):
+    img = np.random.default_rng(1).integers(0, 256, size=(6, 5, 3), dtype=np.uint8)
+    path = io.imwrite(tmp_path / "sub" / "a.png", img)
+    assert np.array_equal(io.imread(path), img)
+    io.imwrite(tmp_path / "b.png", io.to_tensor(img))
+    assert np.array_equal(io.imread(tmp_path / "b.png"), img)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.png", "b.png", "sub"]  # no temp files
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    path = io.write_json(tmp_path / "r.json", {"a": 1})
+
+    class Boom:
+        pass
+
+    with pytest.raises(TypeError):
+        io.write_json(path, {"a": Boom()})  # json fails mid-write
+    assert json.loads(path.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_torch_save_loads_with_weights_only(tmp_path):
+    path = io.torch_save(tmp_path / "c.pth", {"w": torch.arange(3), "it": 5})
+    obj = torch.load(path, weights_only=True)
+    assert obj["it"] == 5 and torch.equal(obj["w"], torch.arange(3))
