@@ -23,8 +23,8 @@ demo: env
 	$(PY) -m papermill notebooks/quickstart.ipynb out/quickstart.ipynb -k python3 --cwd notebooks
 
 lint: env
-	$(PY) -m ruff check srlab tests benchmarks
-	$(PY) -m ruff format --check srlab tests benchmarks
+	$(PY) -m ruff check srlab tests benchmarks tools
+	$(PY) -m ruff format --check srlab tests benchmarks tools
 
 test: lint
 	$(PY) -m pytest -q -n 2 --dist loadfile

@@ -1,0 +1,124 @@
+"""What every notebook does the same way: read its parameters, pick a profile, record provenance.
+
+A notebook's `parameters` cell holds annotated literals (`iters: int | None = None  # help`);
+papermill injects `-p name value` overrides as a cell right after it. The first code cell after
+that calls `resolve_parameters(globals(), PROFILES)`, which
+- fails on a parameter the notebook does not declare (papermill itself only warns),
+- checks each value against its annotation,
+- fills every parameter left at None from the chosen profile (smoke | quick | paper).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import subprocess
+import time
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import srlab
+
+# Names IPython puts in every user namespace; everything else that holds a literal was a parameter.
+_IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
+_LITERAL_TYPES = (str, int, float, bool, list, dict, tuple, type(None))
+
+
+def _allowed_types(annotation) -> tuple[type, ...]:
+    """`int | None` -> (int, NoneType). A float also accepts an int (`-p lr 1` arrives as 1)."""
+    union = isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union
+    allowed = typing.get_args(annotation) if union else (annotation,)
+    if float in allowed:
+        allowed += (int,)
+    return allowed
+
+
+def resolve_parameters(namespace: dict[str, Any], profiles: dict[str, dict[str, Any]]):
+    """The notebook's parameters, checked and completed from its profile, as a namespace.
+
+    namespace: the notebook's `globals()` right after the parameters (and injected) cells.
+    profiles: profile name -> values for the parameters a profile decides (those left at None).
+    """
+    declared = namespace.get("__annotations__", {})
+    if "profile" not in declared:
+        raise ValueError("the parameters cell must declare `profile: str = ...`")
+    unknown = sorted(
+        k
+        for k, v in namespace.items()
+        if not k.startswith("_")
+        and k not in declared
+        and k not in _IPYTHON_NAMES
+        and isinstance(v, _LITERAL_TYPES)
+    )
+    if unknown:
+        raise ValueError(
+            f"unknown notebook parameter(s) {unknown}; this notebook takes {sorted(declared)}"
+        )
+    values = {name: namespace[name] for name in declared}
+    for name, annotation in declared.items():
+        allowed = _allowed_types(annotation)
+        value = values[name]
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise TypeError(
+                f"parameter {name!r} must be {annotation}, got {value!r} ({type(value).__name__})"
+            )
+    profile = values["profile"]
+    if profile not in profiles:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
+    for name, value in profiles[profile].items():
+        if name not in declared:
+            raise ValueError(f"profile {profile!r} sets {name!r}, which is not a parameter")
+        if values[name] is None:
+            values[name] = value
+    return types.SimpleNamespace(**values)
+
+
+def parse_seeds(seeds: str) -> list[int]:
+    """ "0,1,2" -> [0, 1, 2]. Seeds are a string parameter so papermill passes them as one value."""
+    try:
+        out = [int(s) for s in str(seeds).split(",") if s.strip()]
+    except ValueError:
+        raise ValueError(f"seeds must be comma-separated integers, got {seeds!r}") from None
+    if not out:
+        raise ValueError("seeds is empty")
+    return out
+
+
+def git_commit(repo: str | Path | None = None) -> str:
+    """The checkout's commit (with "+dirty" if it has uncommitted changes), or "unknown"."""
+    repo = Path(repo) if repo else Path(srlab.__file__).resolve().parents[1]
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, timeout=10, check=True
+        )
+        return done.stdout.strip()
+
+    try:
+        commit = run("rev-parse", "--short=12", "HEAD")
+        return commit + ("+dirty" if run("status", "--porcelain", "--untracked-files=no") else "")
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Provenance:
+    """Start a clock when created; `record()` gives what a results file needs to be trusted."""
+
+    def __init__(self, params: types.SimpleNamespace):
+        self.params = dict(vars(params))
+        self.started = time.perf_counter()
+        self.date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+    def record(self) -> dict[str, Any]:
+        import torch
+
+        return {
+            "parameters": self.params,
+            "srlab_version": srlab.__version__,
+            "git_commit": git_commit(),
+            "torch_version": torch.__version__,
+            "threads": torch.get_num_threads(),
+            "date_utc": self.date,
+            "wall_time_s": round(time.perf_counter() - self.started, 1),
+        }

@@ -1,0 +1,78 @@
+"""Notebooks are written as plain Python in the percent format (notebooks/src/<name>.py) and built
+into notebooks/<name>.ipynb, so that a reviewer reads and diffs code, not JSON.
+
+    python tools/nb.py build             # notebooks/src/*.py -> notebooks/*.ipynb, no outputs
+    python tools/nb.py run quickstart    # build, execute with papermill (default profile) and
+                                         # keep the executed copy as the committed notebook
+
+Cell markers: `# %%` starts a code cell, `# %% [markdown]` a markdown cell (lines start with "# "),
+`# %% tags=["parameters"]` the papermill parameters cell."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "notebooks" / "src"
+MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
+
+
+def parse(text: str) -> list[nbformat.NotebookNode]:
+    cells, kind, tags, lines = [], None, [], []
+
+    def flush():
+        if kind is None:
+            return
+        body = "\n".join(lines).strip("\n")
+        if kind == "markdown":
+            body = "\n".join(re.sub(r"^# ?", "", line) for line in body.splitlines())
+            cells.append(nbformat.v4.new_markdown_cell(body))
+        else:
+            cells.append(nbformat.v4.new_code_cell(body, metadata={"tags": tags} if tags else {}))
+
+    for line in text.splitlines():
+        m = MARKER.match(line)
+        if m:
+            flush()
+            kind = "markdown" if m["md"] else "code"
+            tags, lines = (json.loads(m["tags"]) if m["tags"] else []), []
+        else:
+            lines.append(line)
+    flush()
+    return cells
+
+
+def build(name: str) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = parse((SRC / f"{name}.py").read_text())
+    for i, cell in enumerate(nb.cells):
+        cell.id = f"{name[:20]}-{i:02d}"  # stable ids: rebuilding gives an identical file
+    nb.metadata["kernelspec"] = dict(name="python3", display_name="Python 3", language="python")
+    nb.metadata["language_info"] = {"name": "python"}
+    out = ROOT / "notebooks" / f"{name}.ipynb"
+    nbformat.write(nb, out)
+    return out
+
+
+def run(name: str, *args: str) -> None:
+    path = build(name)
+    cmd = [sys.executable, "-m", "papermill", str(path), str(path), "-k", "python3"]
+    cmd += ["--cwd", str(path.parent), *args]
+    subprocess.run(cmd, check=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in ("build", "run"):
+        sys.exit(__doc__)
+    if sys.argv[1] == "build":
+        names = sys.argv[2:] or sorted(p.stem for p in SRC.glob("*.py"))
+        for n in names:
+            print(build(n))
+    else:
+        run(sys.argv[2], *sys.argv[3:])
