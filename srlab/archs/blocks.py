@@ -29,8 +29,9 @@ def default_init_weights(modules, scale: float = 1.0, bias_fill: float = 0.0) ->
                     m.bias.fill_(bias_fill)
 
 
-def make_layer(block: type[nn.Module], num_block: int, **kwargs) -> nn.Sequential:
-    """`num_block` copies of `block(**kwargs)` in an nn.Sequential (keys `0.`, `1.`, ...)."""
+def make_layer(block: type[nn.Module], num_block: int, /, **kwargs) -> nn.Sequential:
+    """`num_block` copies of `block(**kwargs)` in an nn.Sequential (keys `0.`, `1.`, ...).
+    The first two arguments are positional-only, so a block may itself take `num_block`."""
     return nn.Sequential(*(block(**kwargs) for _ in range(num_block)))
 
 
