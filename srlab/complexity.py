@@ -65,7 +65,13 @@ def flops(model: nn.Module, *inputs: Tensor, meta: bool = True) -> dict:
                 model(*inputs)
     total = counter.get_total_flops()
     by_op = {str(op): n for op, n in counter.get_flop_counts()["Global"].items()}
-    return {"flops": total, "macs": total // 2, "gflops": total / 1e9, "by_op": by_op, "device": device}
+    return {
+        "flops": total,
+        "macs": total // 2,
+        "gflops": total / 1e9,
+        "by_op": by_op,
+        "device": device,
+    }
 
 
 def _sync(device: torch.device) -> None:
@@ -90,7 +96,7 @@ def latency(
     Returns {"median_s", "iqr_s" (75th - 25th percentile), "q25_s", "q75_s", "times_s" (list),
     "repeats", "warmup", "threads", "dtype", "device"}."""
     if repeats < 1 or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}")
+        raise ValueError(f"need repeats >= 1 and warmup >= 0, got {repeats=}, {warmup=}")
     if not inputs:
         raise ValueError("latency needs the example input(s) of the forward pass")
     device = inputs[0].device
