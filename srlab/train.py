@@ -1,0 +1,513 @@
+"""Training: one plain loop for every model in srlab, from a 50-iteration notebook demo to a paper's
+schedule on several GPUs.
+
+    cfg = TrainConfig(iters=300_000, batch_size=16, lr=2e-4, schedule="cosine", loss="charbonnier",
+                      out_dir="runs/basicvsr")
+    history = train(model, train_set, cfg, val_fn=my_psnr_on_the_test_set)
+
+What the loop promises, and how it keeps each promise:
+
+- Same config, same numbers. train() seeds python, numpy and torch from cfg.seed and turns on
+  torch.use_deterministic_algorithms while it runs. Which samples form each batch, and the seed of
+  each sample's random crop and flip, are a function of (cfg.seed, sample number) alone
+  (`SeededBatches`), so they do not depend on num_workers, on the number of processes, or on where a
+  run was resumed.
+- Resume is exact. out_dir/latest.pth holds the weights, the EMA, Adam's moments, the RNG states,
+  the iteration and the history; resume=True continues from it, and on CPU the loss curve is
+  bitwise the one of a run that was never interrupted. The learning rate is a function of
+  (iteration, cfg.iters), so there is no scheduler state, and cfg.iters cannot change on resume.
+- It scales out. Under torchrun (WORLD_SIZE > 1) the same call trains with DistributedDataParallel
+  (gloo on CPU, nccl on GPUs). cfg.batch_size is the total batch, split over the processes; DDP
+  averages the gradients, which is what one process would compute on the whole batch. Only rank 0
+  validates and writes files.
+
+The papers' settings (BasicSR's configs, which the released checkpoints were trained with):
+  EDSR, RCAN: Adam lr 1e-4, betas (0.9, 0.99), L1, "multistep" milestones (200_000,), gamma 0.5,
+    300k iterations, batch 16 of 48x48 LR patches.
+  BasicVSR, IconVSR: Adam lr 2e-4, betas (0.9, 0.99), Charbonnier, "cosine" over 300k iterations to
+    eta_min 1e-7, SpyNet at lr x0.125 and frozen for the first 5000 iterations:
+    lr_mul=(("spynet.", 0.125),), freeze=("spynet.",) (IconVSR: ("spynet.", "edvr.")),
+    freeze_iters=5000."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+import srlab
+from srlab.checks import check_same_shape
+from srlab.io import torch_save, write_json
+
+LOSSES = ("l1", "mse", "charbonnier")
+SCHEDULES = ("cosine", "multistep")
+
+# Settings that only change what is reported or where, never the numbers: free to change on resume.
+RESUMABLE_CHANGES = ("val_every", "ckpt_every", "log_every", "out_dir", "num_workers", "progress")
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run. The defaults are a small run; see the module
+    docstring for the papers' settings."""
+
+    iters: int = 1000  # optimizer steps in the whole run; the lr schedule spans exactly these
+    batch_size: int = 16  # total over all processes (BasicSR's batch_size_per_gpu times GPUs)
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.9, 0.99)  # BasicSR's configs; the EDSR paper used 0.999
+    weight_decay: float = 0.0
+    schedule: str = "cosine"  # "cosine" | "multistep"
+    eta_min: float = 1e-7  # cosine: the lr reached at the end of the run
+    milestones: tuple[int, ...] = ()  # multistep: iterations where the lr is multiplied by gamma
+    gamma: float = 0.5
+    loss: str = "l1"  # "l1" | "mse" | "charbonnier"
+    charbonnier_eps: float = 1e-12  # added to the squared difference, see pixel_loss
+    ema_decay: float | None = None  # e.g. 0.999 (BasicSR); None: no EMA copy of the model
+    grad_clip: float | None = None  # max global gradient norm; None: no clipping
+    lr_mul: tuple[tuple[str, float], ...] = ()  # (parameter-name prefix, lr multiplier) pairs
+    freeze: tuple[str, ...] = ()  # parameter-name prefixes left untouched for freeze_iters steps
+    freeze_iters: int = 0
+    val_every: int = 1000  # call val_fn every this many iterations, and after the last one
+    ckpt_every: int = 1000  # write out_dir/latest.pth every this many iterations, and at the end
+    log_every: int = 10  # refresh the progress bar's loss (mean of the last log_every)
+    out_dir: str | None = None  # None: write nothing (and resume is impossible)
+    seed: int = 0
+    deterministic: bool = True  # torch.use_deterministic_algorithms(True) while training
+    num_workers: int = 0  # DataLoader worker processes; the numbers do not depend on it
+    progress: bool = True  # tqdm progress bar (rank 0 only)
+
+    def __post_init__(self) -> None:
+        # Plain tuples and str, so that the config compares equal after a checkpoint round trip.
+        self.betas = tuple(self.betas)
+        self.milestones = tuple(self.milestones)
+        self.lr_mul = tuple((str(prefix), float(mul)) for prefix, mul in self.lr_mul)
+        self.freeze = tuple(self.freeze)
+        self.out_dir = None if self.out_dir is None else str(self.out_dir)
+
+        for name in ("iters", "batch_size", "val_every", "ckpt_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("freeze_iters", "num_workers", "seed"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if not 0 <= self.eta_min <= self.lr:
+            raise ValueError(f"eta_min must lie in [0, lr={self.lr}], got {self.eta_min!r}")
+        if list(self.milestones) != sorted(self.milestones) or not all(
+            0 < m < self.iters for m in self.milestones
+        ):
+            raise ValueError(
+                f"milestones must be increasing iterations in (0, iters={self.iters}), "
+                f"got {self.milestones!r}"
+            )
+        if not 0 < self.gamma <= 1:
+            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not self.charbonnier_eps > 0:
+            raise ValueError(f"charbonnier_eps must be positive, got {self.charbonnier_eps!r}")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must be None or lie in [0, 1), got {self.ema_decay!r}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ValueError(f"grad_clip must be None or positive, got {self.grad_clip!r}")
+        if any(not mul > 0 for _, mul in self.lr_mul):
+            raise ValueError(f"lr_mul multipliers must be positive, got {self.lr_mul!r}")
+        if self.freeze_iters > 0 and not self.freeze:
+            raise ValueError("freeze_iters > 0 needs freeze: the parameter-name prefixes to freeze")
+
+
+def pixel_loss(pred: Tensor, target: Tensor, kind: str, *, eps: float = 1e-12) -> Tensor:
+    """The mean over all elements of a per-pixel loss of d = pred - target (any shape, the same):
+    "l1" |d|, "mse" d^2, "charbonnier" sqrt(d^2 + eps), a differentiable L1 (LapSRN, Lai et al.,
+    CVPR 2017). eps=1e-12 is the default of BasicSR's CharbonnierLoss, which its BasicVSR, IconVSR
+    and EDVR configs use; LapSRN's epsilon = 1e-3 is eps = 1e-6 here (it enters squared)."""
+    check_same_shape(pred, target, "pred", "target")
+    diff = pred - target
+    if kind == "l1":
+        return diff.abs().mean()
+    if kind == "mse":
+        return diff.square().mean()
+    if kind == "charbonnier":
+        return torch.sqrt(diff.square() + eps).mean()
+    raise ValueError(f"kind must be one of {LOSSES}, got {kind!r}")
+
+
+def learning_rate(step: int, cfg: TrainConfig) -> float:
+    """The base learning rate of optimizer step `step` (0, 1, ..., cfg.iters - 1).
+
+    cosine: eta_min + (lr - eta_min) * (1 + cos(pi * step / iters)) / 2, one half-period over the
+        whole run (BasicSR's CosineAnnealingRestartLR with periods=[iters], as for BasicVSR).
+    multistep: lr * gamma ** (number of milestones <= step) (EDSR and RCAN halve it at fixed steps).
+    A parameter group's rate is this times its multiplier from cfg.lr_mul."""
+    if not 0 <= step < cfg.iters:
+        raise ValueError(f"step must lie in [0, iters={cfg.iters}), got {step}")
+    if cfg.schedule == "cosine":
+        cosine = 0.5 * (1 + math.cos(math.pi * step / cfg.iters))  # 1 -> 0 over the run
+        return cfg.eta_min + (cfg.lr - cfg.eta_min) * cosine
+    return cfg.lr * cfg.gamma ** sum(step >= m for m in cfg.milestones)
+
+
+@torch.no_grad()
+def ema_update(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    """ema <- decay * ema + (1 - decay) * model, parameter by parameter (BasicSR's model_ema; with
+    0.999 the EMA averages roughly the last 1000 steps). Buffers are copied as they are."""
+    for p_ema, p in zip(ema.parameters(), model.parameters(), strict=True):
+        p_ema.mul_(decay).add_(p.detach(), alpha=1 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers(), strict=True):
+        b_ema.copy_(b)
+
+
+def default_forward(model: nn.Module, batch: dict) -> Tensor:
+    """pred = model(batch["lq"]). Pass another `forward` to train() to feed a model more than that,
+    e.g. oracle flows: lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))."""
+    return model(batch["lq"])
+
+
+class SeededBatches:
+    """The batches of iterations [start, stop), as a DataLoader batch_sampler.
+
+    Sample number p = step * batch_size + j (j < batch_size) is entry p % n of epoch p // n. Each
+    epoch is a fresh permutation of the n dataset indices (every sample once per epoch; a batch may
+    straddle two epochs), drawn with a torch.Generator seeded from (seed, epoch), together with one
+    seed per sample for its random crop and flip. So a batch is a function of (seed, step) alone:
+    nothing to save in a checkpoint, and the same for any number of workers or processes.
+    Process `rank` of `world_size` takes its contiguous share of each batch: items are
+    (dataset index, sample seed) pairs for `SeededSamples`."""
+
+    def __init__(
+        self, n: int, batch_size: int, seed: int, start: int, stop: int, rank=0, world_size=1
+    ):
+        if n <= 0:
+            raise ValueError("the training set is empty")
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size={batch_size} (the total batch) must be divisible by the number of "
+                f"processes, {world_size}"
+            )
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.start, self.stop = start, stop
+        self.per_rank = batch_size // world_size
+        self.rank = rank
+        self._epochs: dict[int, tuple[Tensor, Tensor]] = {}  # the epochs the current batch needs
+
+    def epoch(self, epoch: int) -> tuple[Tensor, Tensor]:
+        """(permutation of range(n), n sample seeds) of one epoch."""
+        if epoch not in self._epochs:
+            # SeedSequence mixes (seed, epoch) into one well-spread 64-bit number, so runs with
+            # seeds 0 and 1 share no epoch (seed + epoch would make them shifted copies).
+            mixed = np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]
+            g = torch.Generator().manual_seed(int(mixed))
+            self._epochs = {e: v for e, v in self._epochs.items() if e >= epoch - 1}
+            self._epochs[epoch] = (
+                torch.randperm(self.n, generator=g),
+                torch.randint(0, 2**31, (self.n,), generator=g),
+            )
+        return self._epochs[epoch]
+
+    def global_batch(self, step: int) -> list[tuple[int, int]]:
+        """The (dataset index, sample seed) pairs of step `step`, over all processes."""
+        batch = []
+        for p in range(step * self.batch_size, (step + 1) * self.batch_size):
+            order, seeds = self.epoch(p // self.n)
+            batch.append((int(order[p % self.n]), int(seeds[p % self.n])))
+        return batch
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        lo = self.rank * self.per_rank
+        for step in range(self.start, self.stop):
+            yield self.global_batch(step)[lo : lo + self.per_rank]
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+class SeededSamples(Dataset):
+    """dataset[index], read after seeding python, numpy and torch with the sample's own seed, so
+    its random crop and flip depend on that seed only, not on the worker or process that reads it.
+    Keys are (index, seed) pairs, as `SeededBatches` yields them."""
+
+    def __init__(self, dataset: Dataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        index, seed = key
+        random.seed(seed)
+        np.random.seed(seed)
+        torch.manual_seed(seed)
+        return self.dataset[index]
+
+
+def train(
+    model: nn.Module,
+    train_set: Dataset,
+    cfg: TrainConfig,
+    *,
+    val_fn: Callable[[nn.Module], dict] | None = None,
+    forward: Callable[[nn.Module, dict], Tensor] | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+) -> dict:
+    """Train `model` in place on `train_set` with Adam, following `cfg`.
+
+    train_set: a map-style Dataset of dicts {"lq": (3, h, w) or (t, 3, h, w), "gt": ..., ...} in
+        [0, 1]; the loss compares forward(model, batch) with batch["gt"].
+    val_fn(model) -> {"psnr": ..., ...}: called every cfg.val_every iterations and after the last
+        one, with the EMA model if cfg.ema_decay is set, in eval mode under torch.no_grad().
+    forward(model, batch) -> pred: default `default_forward`, model(batch["lq"]).
+    resume: continue from cfg.out_dir/latest.pth; the saved config must equal cfg except for
+        RESUMABLE_CHANGES.
+    stop_after: end this call after that iteration (with a checkpoint), as if interrupted; the
+        schedule still spans cfg.iters, and resume=True carries on.
+    The model's initial weights are the caller's: build it after torch.manual_seed(...).
+
+    Returns the history, plain lists also written to out_dir/history.json:
+        {"iter": [1, 2, ...], "loss": [...], "lr": [...], "val": {"iter": [...], "psnr": [...]},
+         "wall_time": seconds over all runs}
+    plus "ema": the EMA copy of the model (None when cfg.ema_decay is None)."""
+    forward = forward or default_forward
+    if stop_after is not None and not 0 < stop_after <= cfg.iters:
+        raise ValueError(f"stop_after must lie in [1, iters={cfg.iters}], got {stop_after!r}")
+    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs cfg.out_dir, the folder of the run to continue")
+    if resume and not (out_dir / "latest.pth").exists():
+        raise FileNotFoundError(f"resume=True but there is no checkpoint {out_dir / 'latest.pth'}")
+
+    created_group = _init_distributed()
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        device = _training_device(model)
+        # A few GPU kernels (grid_sample's backward, used by flow warping) have no deterministic
+        # version: there we warn instead of failing. Every CPU kernel srlab uses has one.
+        torch.use_deterministic_algorithms(cfg.deterministic, warn_only=device.type != "cpu")
+        return _train(model.to(device), train_set, cfg, val_fn, forward, resume, stop_after, device)
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
+        if created_group:
+            dist.destroy_process_group()
+
+
+def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -> dict:
+    rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
+    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+    random.seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    torch.manual_seed(cfg.seed)
+
+    groups = _param_groups(model, cfg)
+    frozen = _parameters_named(model, cfg.freeze, "freeze")
+    optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    ema = None
+    if cfg.ema_decay is not None:
+        ema = copy.deepcopy(model).eval().requires_grad_(False)
+    history = {"iter": [], "loss": [], "lr": [], "val": {"iter": []}, "wall_time": 0.0}
+    start = 0
+    if resume:
+        start, history = _load_checkpoint(out_dir / "latest.pth", cfg, model, ema, optimizer)
+    elif rank == 0 and out_dir is not None:
+        write_json(out_dir / "config.json", dataclasses.asdict(cfg))
+    stop = stop_after or cfg.iters
+
+    # Under DDP, backward() also averages the gradients over the processes (all-reduce).
+    net = model
+    if world_size > 1:
+        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
+    batches = SeededBatches(len(train_set), cfg.batch_size, cfg.seed, start, stop, rank, world_size)
+    samples = SeededSamples(train_set)
+    loader = DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers)
+    bar = tqdm(total=cfg.iters, initial=start, desc="train", disable=not cfg.progress or rank != 0)
+    last_val: dict[str, float] = {}
+    t0, wall_before = time.perf_counter(), history["wall_time"]
+
+    model.train()
+    for it, batch in enumerate(loader, start=start + 1):  # `it` = iterations done after this one
+        batch = {k: v.to(device) if isinstance(v, Tensor) else v for k, v in batch.items()}
+        lr = learning_rate(it - 1, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * group["lr_mul"]
+
+        pred = forward(net, batch)  # (b, 3, H, W) or (b, t, 3, H, W), like batch["gt"]
+        loss = pixel_loss(pred, batch["gt"], cfg.loss, eps=cfg.charbonnier_eps)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if it <= cfg.freeze_iters:
+            # Adam skips parameters without a gradient, so they (and their moments) stay as they
+            # are, exactly as if they had requires_grad=False (BasicVSR, Sec. 4: SpyNet is fixed
+            # at first, so its pretrained flow is not spoiled by the untrained SR network).
+            for p in frozen:
+                p.grad = None
+        if cfg.grad_clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        if ema is not None:
+            ema_update(ema, model, cfg.ema_decay)
+
+        history["iter"].append(it)
+        history["loss"].append(_mean_over_processes(loss.detach().clone(), world_size))
+        history["lr"].append(lr)
+        bar.update(1)
+        if it % cfg.log_every == 0 or it == stop:
+            bar.set_postfix(loss=f"{np.mean(history['loss'][-cfg.log_every :]):.4g}", **last_val)
+        if val_fn is not None and rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
+            last_val = _validate(ema if ema is not None else model, val_fn, it, history)
+        if rank == 0 and out_dir is not None and (it % cfg.ckpt_every == 0 or it == stop):
+            history["wall_time"] = wall_before + time.perf_counter() - t0
+            _save_checkpoint(out_dir, it, cfg, model, ema, optimizer, history)
+    bar.close()
+    history["wall_time"] = wall_before + time.perf_counter() - t0
+    return {**history, "ema": ema}
+
+
+def _init_distributed() -> bool:
+    """Join the process group torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT in
+    the environment) unless one exists already. True if this call created it."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return True
+
+
+def _training_device(model: nn.Module) -> torch.device:
+    """The model's device; under nccl, the GPU of this process (LOCAL_RANK, set by torchrun)."""
+    if dist.is_initialized() and dist.get_backend() == "nccl":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
+        return device
+    return next(model.parameters()).device
+
+
+def _parameters_named(model: nn.Module, prefixes: tuple[str, ...], what: str) -> list:
+    """The trainable parameters whose name starts with one of `prefixes` (each must match)."""
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name, _ in named):
+            examples = ", ".join(sorted({name.split(".")[0] + "." for name, _ in named}))
+            raise ValueError(f"{what} prefix {prefix!r} matches no parameter (names: {examples})")
+    return [p for name, p in named if name.startswith(prefixes)]
+
+
+def _param_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """One Adam group per lr multiplier: parameters named by a cfg.lr_mul prefix (the first that
+    matches) get lr * mul, all others lr * 1. Parameters with requires_grad=False are left out."""
+    _parameters_named(model, tuple(prefix for prefix, _ in cfg.lr_mul), "lr_mul")
+    groups = [{"params": [], "lr_mul": 1.0}] + [{"params": [], "lr_mul": m} for _, m in cfg.lr_mul]
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            matches = [i + 1 for i, (prefix, _) in enumerate(cfg.lr_mul) if name.startswith(prefix)]
+            groups[matches[0] if matches else 0]["params"].append(p)
+    return [g for g in groups if g["params"]]
+
+
+def _mean_over_processes(loss: Tensor, world_size: int) -> float:
+    """The loss of the whole batch: the mean of the processes' equal-sized batch means."""
+    if world_size > 1:
+        dist.all_reduce(loss)  # sum (gloo has no average)
+        loss = loss / world_size
+    return loss.item()
+
+
+def _validate(model: nn.Module, val_fn, it: int, history: dict) -> dict[str, str]:
+    """Run val_fn in eval mode, append its metrics to history["val"]; return them for the bar."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        metrics = val_fn(model)
+    model.train(was_training)
+    if not isinstance(metrics, dict):
+        raise TypeError(f"val_fn must return a dict of metrics, got {type(metrics).__name__}")
+    history["val"]["iter"].append(it)
+    for name, value in metrics.items():
+        history["val"].setdefault(name, []).append(float(value))
+    return {name: f"{float(value):.4g}" for name, value in metrics.items()}
+
+
+def _rng_state() -> dict:
+    """python, numpy and torch RNG states as tensors and numbers (torch.load(weights_only=True))."""
+    _, py_words, py_gauss = random.getstate()  # (version 3, 625 ints, cached gaussian or None)
+    _, np_words, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # MT19937: 624 words
+    return {
+        "python": torch.tensor(py_words, dtype=torch.int64),
+        "python_gauss": py_gauss,
+        "numpy": torch.from_numpy(np_words.astype(np.int64)),
+        "numpy_pos": int(np_pos),
+        "numpy_gauss": (int(np_has_gauss), float(np_gauss)),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def _set_rng_state(state: dict) -> None:
+    random.setstate((3, tuple(state["python"].tolist()), state["python_gauss"]))
+    has_gauss, gauss = state["numpy_gauss"]
+    np_words = state["numpy"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", np_words, state["numpy_pos"], has_gauss, gauss))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"]:
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history: dict) -> None:
+    """out_dir/latest.pth (plain containers and tensors) and out_dir/history.json, atomically.
+
+    The weights sit under BasicSR's keys "params" and "params_ema" (only with EMA), and a model
+    made by srlab.archs.build also gets the "srlab" entry of srlab.checkpoints, so
+    srlab.checkpoints.load(model, path) and load_model(path) read the file (EMA weights first)."""
+    state = {
+        "iter": it,
+        "config": dataclasses.asdict(cfg),
+        "params": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rng": _rng_state(),
+        "history": history,
+    }
+    if ema is not None:
+        state["params_ema"] = ema.state_dict()
+    if hasattr(model, "srlab_config"):
+        state["srlab"] = {**model.srlab_config, "version": srlab.__version__}
+    torch_save(out_dir / "latest.pth", state)
+    write_json(out_dir / "history.json", history)
+
+
+def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]:
+    """Restore everything _save_checkpoint wrote; return (iteration, history)."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    saved, now = state["config"], dataclasses.asdict(cfg)
+    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
+    if changed:
+        details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+        raise ValueError(
+            f"cannot resume {path} with a different config ({details}). These settings define "
+            "the run (the lr schedule spans `iters`): resume with the saved values, or use a new "
+            "out_dir."
+        )
+    model.load_state_dict(state["params"])
+    if ema is not None:
+        ema.load_state_dict(state["params_ema"])
+    optimizer.load_state_dict(state["optimizer"])
+    _set_rng_state(state["rng"])
+    return state["iter"], state["history"]
