@@ -1,6 +1,6 @@
 """srlab.degradations: MATLAB's bicubic imresize, the BI and BD benchmark degradations, noise, JPEG.
 
-Golden numbers: imresize_matlab.npz (in tests/data/, else /work/shared/reference/golden/), from
+Golden numbers: tests/data/imresize_matlab.npz (a copy of shared/reference/golden/), from
 BasicSR 1.4.2 (PyPI) `basicsr.utils.matlab_functions.imresize`, its reproduction of MATLAB's bicubic
 imresize: `input` is a float64 HWC image of 37x41 (both odd), the other keys its resizes at 1/2,
 1/3, 1/4, 2, 3, 4: 19x21, 13x14, 10x11, 74x82, 111x123, 148x164 (float32: BasicSR computes in
@@ -29,11 +29,7 @@ from srlab.degradations import (
     jpeg_compress,
 )
 
-# A copy in tests/data (for CI on a clean checkout) wins over the shared reference folder.
-GOLDEN_FILES = [
-    Path(__file__).parent / "data" / "imresize_matlab.npz",
-    Path("/work/shared/reference/golden/imresize_matlab.npz"),
-]
+GOLDEN_FILE = Path(__file__).parent / "data" / "imresize_matlab.npz"
 GOLDEN_SCALES = {
     "scale_0.5000": 1 / 2,
     "scale_0.3333": 1 / 3,
@@ -46,10 +42,7 @@ GOLDEN_SCALES = {
 
 @pytest.fixture(scope="module")
 def golden() -> dict[str, np.ndarray]:
-    found = [path for path in GOLDEN_FILES if path.exists()]
-    if not found:
-        pytest.skip(f"golden imresize_matlab.npz is in none of {[str(p) for p in GOLDEN_FILES]}")
-    with np.load(found[0]) as f:
+    with np.load(GOLDEN_FILE) as f:  # committed with the tests: never skipped
         return {key: f[key] for key in f.files}
 
 
