@@ -13,9 +13,9 @@ from srlab.archs.blocks import ResidualBlockNoBN, Upsample, check_model_input, m
 
 
 class EDSR(nn.Module):
-    """EDSR (Sec. 3.1): a trunk of `num_block` residual blocks without batch norm, a long skip
+    """EDSR: a trunk of `num_block` residual blocks without batch norm (Sec. 3.1), a long skip
     over the trunk, and sub-pixel upsampling. EDSR-baseline is f64 b16; EDSR is f256 b32 with
-    res_scale 0.1 (Sec. 3.1: scaling the residuals keeps the wide model trainable).
+    res_scale 0.1 (Sec. 3.2: scaling the residuals keeps the wide model trainable).
 
     x: (b, num_in_ch, h, w) RGB in [0, 1] -> (b, num_out_ch, h * upscale, w * upscale)."""
 

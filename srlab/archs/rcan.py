@@ -44,7 +44,7 @@ class ChannelAttention(nn.Module):
 
 
 class RCAB(nn.Module):
-    """Residual channel attention block (Sec. 3.3): conv-ReLU-conv, rescaled per channel by
+    """Residual channel attention block (Sec. 3.4): conv-ReLU-conv, rescaled per channel by
     channel attention, plus an identity shortcut. Keys `rcab.0`, `rcab.2`, `rcab.3.attention.*`
     as in BasicSR; with use_ca=False the block is conv-ReLU-conv and `rcab.3` does not exist."""
 
