@@ -5,10 +5,16 @@ Everything runs on CPU with tiny widths, except the manifest test, which builds 
 configurations (no forward pass) and compares them with BasicSR 1.4.2's state_dicts in
 /work/shared/reference/basicsr_state_dicts.json."""
 
+import itertools
+import math
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 from srlab.archs.basicvsr import BasicVSR, cut_links
+from srlab.archs.edvr import EDVR, DCNv2Pack, modulated_deform_conv2d
+from srlab.archs.iconvsr import IconVSR, keyframe_indices
 from srlab.archs.spynet import SpyNet
 
 TINY = dict(num_feat=8, num_block=1)
@@ -213,3 +219,250 @@ def test_oracle_flow_dict_uses_the_dataset_keys():
         b = model(lqs, flows=(ff, fb))
         c = model(lqs, flows=(fb, ff))
     assert torch.equal(a, b) and not torch.allclose(a, c, atol=1e-4)
+
+
+# --- Modulated deformable convolution -----------------------------------------------------------
+
+
+def shifted(x: torch.Tensor, dy: int, dx: int, pad: int) -> torch.Tensor:
+    """x zero-padded by `pad`, read at (y + dy, x + dx): what a conv with padding `pad` sees when
+    every tap is displaced by (dy, dx)."""
+    big = 4
+    xb = F.pad(x, [pad + big] * 4)
+    h, w = x.shape[-2:]
+    return xb[..., big + dy : big + dy + h + 2 * pad, big + dx : big + dx + w + 2 * pad]
+
+
+@pytest.mark.parametrize("stride, padding, dilation", [(1, 1, 1), (2, 1, 1), (1, 2, 2)])
+def test_dcn_zero_offset_is_a_conv_with_the_mask_scaling_each_tap(stride, padding, dilation):
+    torch.manual_seed(0)
+    x, weight, bias = torch.rand(2, 8, 7, 9), torch.randn(6, 8, 3, 3), torch.randn(6)
+    dg = 2
+    ref = F.conv2d(x, weight, bias, stride, padding, dilation)
+    h_out, w_out = ref.shape[-2:]
+    tap_mask = torch.rand(dg, 9)  # one value per deformable group and tap
+    mask = tap_mask.view(1, dg * 9, 1, 1).expand(2, dg * 9, h_out, w_out)
+    offset = torch.zeros(2, 2 * dg * 9, h_out, w_out)
+    out = modulated_deform_conv2d(x, offset, mask, weight, bias, stride, padding, dilation)
+    # input channels 0-3 belong to deformable group 0, 4-7 to group 1
+    scale = tap_mask.repeat_interleave(4, dim=0).view(1, 8, 3, 3)
+    expected = F.conv2d(x, weight * scale, bias, stride, padding, dilation)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_dcn_integer_and_half_pixel_offsets_are_shifted_convs():
+    # offset layout (dg, taps, 2) with y first: group 0 moves by (dy, dx) = (1, -2), group 1 by
+    # (0, 0.5), which bilinear sampling turns into the mean of the shifts by 0 and 1.
+    torch.manual_seed(0)
+    x, weight = torch.rand(1, 8, 6, 7), torch.randn(5, 8, 3, 3)
+    per_group = torch.tensor([[1.0, -2.0], [0.0, 0.5]])  # (dg, yx)
+    offset = per_group[:, None, :].expand(2, 9, 2).reshape(1, 36, 1, 1).expand(1, 36, 6, 7)
+    out = modulated_deform_conv2d(x, offset, torch.ones(1, 18, 6, 7), weight, padding=1)
+    g0 = shifted(x[:, :4], 1, -2, pad=1)
+    g1 = (shifted(x[:, 4:], 0, 0, pad=1) + shifted(x[:, 4:], 0, 1, pad=1)) / 2
+    expected = F.conv2d(torch.cat([g0, g1], dim=1), weight)
+    assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_dcnv2pack_chunks_offsets_and_mask_like_basicsr():
+    torch.manual_seed(0)
+    dcn = DCNv2Pack(8, 4, 3, padding=1, deformable_groups=2)
+    x, feat = torch.rand(1, 8, 5, 6), torch.rand(1, 8, 5, 6)
+    # at init conv_offset is zero: offsets 0, masks sigmoid(0) = 0.5
+    assert torch.allclose(dcn(x, feat), F.conv2d(x, dcn.weight, padding=1) * 0.5, atol=1e-5)
+    # chunks [o1, o2, mask]; cat(o1, o2) interleaves (dy, dx): even channels are dy
+    with torch.no_grad():
+        dcn.conv_offset.bias[:36:2] = 1.0  # dy = 1 for every group and tap
+        dcn.conv_offset.bias[36:] = 30.0  # mask = sigmoid(30) = 1
+        dcn.bias.fill_(0.25)
+    expected = F.conv2d(shifted(x, 1, 0, pad=1), dcn.weight) + 0.25
+    assert torch.allclose(dcn(x, feat), expected, atol=1e-5)
+
+
+def naive_dcn(x, offset, mask, weight, padding):
+    """DCNv2 straight from its definition, one bilinear sample at a time (stride 1, dilation 1),
+    with torchvision's layout: offset channel 2 * (g * taps + k) is dy, the next one dx."""
+    b, c, h, w = x.shape
+    kh, kw = weight.shape[-2:]
+    dg, h_out, w_out = mask.shape[1] // (kh * kw), *mask.shape[-2:]
+    cg = c // dg
+    cols = torch.zeros(b, c, kh * kw, h_out, w_out)
+
+    def at(img, y, x):  # zeros outside the image
+        return img[:, y, x] if 0 <= y < h and 0 <= x < w else torch.zeros(cg)
+
+    for n, g, k, oy, ox in itertools.product(
+        range(b), range(dg), range(kh * kw), range(h_out), range(w_out)
+    ):
+        dy, dx = offset[n, 2 * (g * kh * kw + k) : 2 * (g * kh * kw + k) + 2, oy, ox].tolist()
+        y, x_ = oy - padding + k // kw + dy, ox - padding + k % kw + dx
+        y0, x0 = math.floor(y), math.floor(x_)
+        ly, lx = y - y0, x_ - x0
+        img = x[n, g * cg : (g + 1) * cg]
+        value = (
+            (1 - ly) * (1 - lx) * at(img, y0, x0)
+            + (1 - ly) * lx * at(img, y0, x0 + 1)
+            + ly * (1 - lx) * at(img, y0 + 1, x0)
+            + ly * lx * at(img, y0 + 1, x0 + 1)
+        )
+        cols[n, g * cg : (g + 1) * cg, k, oy, ox] = mask[n, g * kh * kw + k, oy, ox] * value
+    return torch.einsum("bckhw,ock->bohw", cols, weight.flatten(2))
+
+
+def test_dcn_random_offsets_match_the_definition():
+    torch.manual_seed(0)
+    x, weight = torch.rand(1, 4, 5, 6), torch.randn(3, 4, 3, 3)
+    offset, mask = 1.5 * torch.randn(1, 2 * 2 * 9, 5, 6), torch.rand(1, 2 * 9, 5, 6)
+    out = modulated_deform_conv2d(x, offset, mask, weight, padding=1)
+    assert torch.allclose(out, naive_dcn(x, offset, mask, weight, padding=1), atol=1e-5)
+
+
+def test_pure_dcn_matches_torchvision():
+    ops = pytest.importorskip("torchvision.ops")
+    torch.manual_seed(0)
+    x, weight, bias = torch.rand(2, 8, 9, 10), torch.randn(6, 4, 3, 3), torch.randn(6)  # groups=2
+    offset = 3 * torch.randn(2, 2 * 4 * 9, 5, 5)  # 4 deformable groups, stride 2
+    mask = torch.rand(2, 4 * 9, 5, 5)
+    ours = modulated_deform_conv2d(x, offset, mask, weight, bias, stride=2, padding=1)
+    theirs = ops.deform_conv2d(x, offset, weight, bias, stride=2, padding=1, mask=mask)
+    assert torch.allclose(ours, theirs, atol=1e-4)
+
+
+def test_dcn_shape_error():
+    with pytest.raises(ValueError, match="deformable groups"):
+        modulated_deform_conv2d(
+            torch.rand(1, 4, 5, 5),
+            torch.zeros(1, 17, 5, 5),
+            torch.ones(1, 9, 5, 5),
+            torch.randn(4, 4, 3, 3),
+            padding=1,
+        )
+
+
+# --- EDVR ---------------------------------------------------------------------------------------
+
+TINY_EDVR = dict(num_feat=16, num_extract_block=1, num_reconstruct_block=1)
+
+
+@pytest.mark.parametrize("h, w", [(12, 16), (13, 18)])  # 13x18: padded to 16x20, cropped back
+def test_edvr_forward_shape(h, w):
+    torch.manual_seed(0)
+    out = EDVR(**TINY_EDVR).eval()(torch.rand(1, 5, 3, h, w))
+    assert out.shape == (1, 3, 4 * h, 4 * w) and torch.isfinite(out).all()
+
+
+def test_edvr_variants():
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 3, 8, 8)
+    no_tsa = EDVR(**TINY_EDVR, num_frame=3, with_tsa=False).eval()
+    assert isinstance(no_tsa.fusion, torch.nn.Conv2d) and no_tsa(x).shape == (1, 3, 32, 32)
+    deblur = EDVR(**TINY_EDVR, with_predeblur=True, hr_in=True).eval()
+    assert deblur(torch.rand(1, 5, 3, 32, 36)).shape == (1, 3, 32, 36)  # same-size restoration
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(EDVR(with_tsa=False)) == 2_996_259  # papers.md, computed with BasicSR
+
+
+def test_edvr_output_is_a_residual_over_the_centre_frame():
+    torch.manual_seed(0)
+    model = EDVR(**TINY_EDVR, center_frame_idx=1).eval()
+    torch.nn.init.zeros_(model.conv_last.weight)
+    torch.nn.init.zeros_(model.conv_last.bias)
+    x = torch.rand(1, 5, 3, 8, 8)
+    bilinear = F.interpolate(x[:, 1], scale_factor=4, mode="bilinear", align_corners=False)
+    assert torch.allclose(model(x), bilinear)
+
+
+def test_edvr_errors():
+    model = EDVR(**TINY_EDVR)
+    with pytest.raises(ValueError, match="num_frame=5"):
+        model(torch.rand(1, 3, 3, 8, 8))
+    with pytest.raises(ValueError, match=r"\(b, t, c, h, w\)"):
+        model(torch.rand(1, 3, 8, 8))
+    with pytest.raises(ValueError, match="too small"):
+        model(torch.rand(1, 5, 3, 2, 8))
+    with pytest.raises(ValueError, match="with_predeblur"):
+        EDVR(hr_in=True)
+    with pytest.raises(ValueError, match="center_frame_idx"):
+        EDVR(center_frame_idx=5)
+
+
+# --- IconVSR ------------------------------------------------------------------------------------
+
+TINY_ICON = dict(num_feat=16, num_block=1)
+
+
+def test_iconvsr_forward_shape_with_spynet():
+    torch.manual_seed(0)
+    out = IconVSR(**TINY_ICON).eval()(torch.rand(1, 5, 3, 10, 13))  # padded to 12x16 inside
+    assert out.shape == (1, 5, 3, 40, 52) and torch.isfinite(out).all()
+
+
+def test_iconvsr_without_refill_and_coupling_is_basicvsr():
+    torch.manual_seed(0)
+    basic = BasicVSR(**TINY).eval()
+    icon = IconVSR(**TINY, use_refill=False, coupled=False).eval()
+    icon.load_state_dict(basic.state_dict())  # strict: the same keys and shapes
+    lqs, flows = torch.rand(1, 4, 3, 9, 11), random_flows(1, 4, 9, 11)
+    with torch.no_grad():
+        assert torch.equal(icon(lqs, flows=flows), basic(lqs, flows=flows))
+    assert IconVSR(**TINY, coupled=True, use_refill=False).forward_trunk.main[0].in_channels == 19
+
+
+def test_iconvsr_keyframe_stride_can_change_at_inference():
+    torch.manual_seed(0)
+    model = IconVSR(**TINY_ICON).eval()
+    calls = []
+    model.edvr.register_forward_hook(lambda mod, args, out: calls.append(out.shape))
+    lqs, flows = torch.rand(1, 6, 3, 8, 8), random_flows(1, 6, 8, 8)
+
+    def run(**kw):
+        calls.clear()
+        with torch.no_grad():
+            return model(lqs, flows=flows, **kw), len(calls)
+
+    default, n_default = run()  # stride 5: keyframes 0 and 5
+    denser, n_denser = run(keyframe_stride=2)  # 0, 2, 4, 5
+    assert calls == [(1, 16, 8, 8)] * 4  # one refill feature map per keyframe
+    model.keyframe_stride = 3  # 0, 3, 5
+    _, n_attribute = run()
+    none, n_none = run(keyframe_stride=0)
+    assert (n_default, n_denser, n_attribute, n_none) == (2, 4, 3, 0)
+    assert not torch.allclose(default, denser, atol=1e-5)
+    assert not torch.allclose(default, none, atol=1e-5)
+    assert keyframe_indices(12, 5) == [0, 5, 10, 11] and keyframe_indices(10, 3) == [0, 3, 6, 9]
+
+
+def test_iconvsr_refill_window_uses_distinct_frames():
+    torch.manual_seed(0)
+    model = IconVSR(**TINY_ICON).eval()
+    seen = []
+    model.edvr.register_forward_pre_hook(lambda mod, args: seen.append(args[0]))
+    lqs = torch.arange(5.0).view(1, 5, 1, 1, 1).expand(1, 5, 3, 4, 4) / 4  # frame i has value i/4
+    with torch.no_grad():
+        model(lqs, flows=random_flows(1, 5, 4, 4), keyframe_stride=4)  # keyframes 0 and 4
+    frames = [(w[0, :, 0, 0, 0] * 4).round().int().tolist() for w in seen]
+    assert frames == [[4, 3, 0, 1, 2], [2, 3, 4, 1, 0]]  # BasicSR's temporal padding
+
+
+def test_iconvsr_loads_a_local_edvr_extractor(tmp_path):
+    src = IconVSR(**TINY_ICON)
+    torch.save(src.edvr.state_dict(), tmp_path / "edvr.pth")
+    loaded = IconVSR(**TINY_ICON, edvr_path=str(tmp_path / "edvr.pth"))
+    assert torch.equal(loaded.edvr.conv_first.weight, src.edvr.conv_first.weight)
+
+
+def test_iconvsr_errors():
+    model = IconVSR(**TINY_ICON)
+    flows = random_flows(1, 3, 8, 8)
+    with pytest.raises(ValueError, match="at least 2 \\* temporal_padding \\+ 1 = 5 frames"):
+        model(torch.rand(1, 3, 3, 8, 8), flows=flows)
+    with torch.no_grad():  # no keyframes: a short clip is fine
+        assert model(torch.rand(1, 3, 3, 8, 8), flows=flows, keyframe_stride=0).shape[1] == 3
+    with pytest.raises(ValueError, match="keyframe_stride"):
+        model(torch.rand(1, 3, 3, 8, 8), flows=flows, keyframe_stride=-1)
+    with pytest.raises(ValueError, match="at least 2 frames"):
+        model(torch.rand(1, 1, 3, 8, 8))
+    with pytest.raises(ValueError, match="flows_forward must have shape"):
+        model(torch.rand(1, 5, 3, 8, 8), flows=random_flows(1, 5, 8, 9))
+    with pytest.raises(ValueError, match="edvr_path"):
+        IconVSR(**TINY_ICON, use_refill=False, edvr_path="x.pth")

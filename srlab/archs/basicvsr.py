@@ -118,6 +118,17 @@ def cut_links(num_frames: int, segments: int = 1, interval: int | None = None):
     return cut_forward, cut_forward | {s - 1 for s in chunk_starts}
 
 
+def upsample_x4(net: nn.Module, feat: Tensor, lq: Tensor) -> Tensor:
+    """The reconstruction of BasicVSR and IconVSR, which keep its convs at the top level of their
+    state_dicts (net.upconv1, upconv2, conv_hr, conv_last, lrelu): two x2 pixel-shuffle steps,
+    then a residual over the bilinearly upsampled LR frame.
+    feat: (b, num_feat, h, w); lq: (b, 3, h, w). Returns (b, 3, 4h, 4w)."""
+    out = net.lrelu(F.pixel_shuffle(net.upconv1(feat), 2))  # (b, num_feat, 2h, 2w)
+    out = net.lrelu(F.pixel_shuffle(net.upconv2(out), 2))  # (b, 64, 4h, 4w)
+    out = net.conv_last(net.lrelu(net.conv_hr(out)))  # (b, 3, 4h, 4w)
+    return out + F.interpolate(lq, scale_factor=4, mode="bilinear", align_corners=False)
+
+
 class BasicVSR(nn.Module):
     """BasicVSR, x4. forward(lqs (b, t, 3, h, w) in [0, 1]) -> (b, t, 3, 4h, 4w).
 
@@ -207,7 +218,7 @@ class BasicVSR(nn.Module):
             feat = feats_forward[i]  # (b, num_feat, h, w)
             if self.propagation == "bidirectional":
                 feat = self.lrelu(self.fusion(torch.cat([feats_backward[i], feat], dim=1)))
-            outs.append(self.upsample(feat, lqs[:, i]))
+            outs.append(upsample_x4(self, feat, lqs[:, i]))
         return torch.stack(outs, dim=1)  # (b, t, 3, 4h, 4w)
 
     def propagate(
@@ -241,11 +252,3 @@ class BasicVSR(nn.Module):
             feat = trunk(torch.cat([*inputs, feat], dim=1))  # (b, num_feat, h, w)
             feats.append(feat)
         return feats[::-1] if backward else feats
-
-    def upsample(self, feat: Tensor, lq: Tensor) -> Tensor:
-        """feat (b, num_feat, h, w), lq (b, 3, h, w) -> (b, 3, 4h, 4w). The network predicts the
-        residual over a bilinear upsampling of the LR frame."""
-        out = self.lrelu(F.pixel_shuffle(self.upconv1(feat), 2))  # (b, num_feat, 2h, 2w)
-        out = self.lrelu(F.pixel_shuffle(self.upconv2(out), 2))  # (b, 64, 4h, 4w)
-        out = self.conv_last(self.lrelu(self.conv_hr(out)))  # (b, 3, 4h, 4w)
-        return out + F.interpolate(lq, scale_factor=4, mode="bilinear", align_corners=False)

@@ -1,0 +1,466 @@
+"""EDVR: Video Restoration with Enhanced Deformable Convolutional Networks.
+Wang, Chan, Yu, Dong and Loy, CVPRW 2019 (NTIRE 2019 winner), arXiv:1905.02716.
+
+A sliding-window model: 2N+1 LR frames in, the centre frame out. Every frame's features are
+aligned to the centre frame's by PCD (Pyramid, Cascading, Deformable convolution, Sec. 3.2):
+offsets predicted from both frames' features drive a modulated deformable convolution, coarse to
+fine over a 3-level pyramid, then once more at full resolution. TSA fusion (Sec. 3.3) weights
+each aligned frame by its similarity to the centre frame (temporal attention) and the fused
+features by a spatial attention map. Names follow BasicSR's `EDVR`, so its checkpoints load with
+strict=True.
+
+The deformable convolution is written here in plain PyTorch (bilinear sampling at the offset
+positions, then one einsum with the weight); torchvision.ops.deform_conv2d is used instead when
+torchvision is installed. The two agree (tests/test_video_archs.py)."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+
+from srlab.archs.blocks import ResidualBlockNoBN, make_layer
+from srlab.checks import check_video
+
+try:
+    from torchvision.ops import deform_conv2d as torchvision_deform_conv2d
+except ImportError:  # optional: the pure-PyTorch version below runs everywhere
+    torchvision_deform_conv2d = None
+
+
+def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+def modulated_deform_conv2d(
+    x: Tensor,
+    offset: Tensor,
+    mask: Tensor,
+    weight: Tensor,
+    bias: Tensor | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+    dilation: int | tuple[int, int] = 1,
+) -> Tensor:
+    """Modulated deformable convolution (DCNv2, Zhu et al., CVPR 2019), in plain PyTorch.
+
+    Like a conv, output pixel p sums weight[:, :, k] * x[p_k] over the kernel taps k, but each tap
+    reads at p_k + offset (bilinear; zeros outside the image) and is scaled by a mask in [0, 1].
+
+    x: (b, c, h, w); weight: (c_out, c / groups, kh, kw); bias: (c_out,) or None.
+    offset: (b, 2 * dg * kh * kw, h_out, w_out); mask: (b, dg * kh * kw, h_out, w_out).
+    Channels are split into dg deformable groups, each with its own offsets and masks. The offset
+    layout is mmcv's / BasicSR's / torchvision's: channel 2 * (g * kh * kw + k) + {0: dy, 1: dx}
+    for group g and tap k = i * kw + j, i.e. (dg, kh*kw, 2) with y first; mask channel g*kh*kw + k.
+    Returns (b, c_out, h_out, w_out), h_out as for nn.Conv2d."""
+    b, c, h, w = x.shape
+    c_out, c_per_group, kh, kw = weight.shape
+    groups, taps = c // c_per_group, kh * kw
+    dg = mask.shape[1] // taps
+    (sh, sw), (ph, pw), (dh, dw) = _pair(stride), _pair(padding), _pair(dilation)
+    h_out = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
+    w_out = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
+    if offset.shape != (b, 2 * dg * taps, h_out, w_out) or mask.shape != (
+        b,
+        dg * taps,
+        h_out,
+        w_out,
+    ):
+        raise ValueError(
+            f"offset {tuple(offset.shape)} and mask {tuple(mask.shape)} do not match "
+            f"{dg} deformable groups of {kh}x{kw} taps at output size {h_out}x{w_out}"
+        )
+
+    # Where each tap of each output pixel reads in a plain conv: (taps, h_out, 1), (taps, 1, w_out).
+    tap_i, tap_j = torch.meshgrid(torch.arange(kh), torch.arange(kw), indexing="ij")
+    base_y = (torch.arange(h_out) * sh - ph)[None, :, None] + (tap_i.flatten() * dh)[:, None, None]
+    base_x = (torch.arange(w_out) * sw - pw)[None, None, :] + (tap_j.flatten() * dw)[:, None, None]
+    offset = rearrange(offset, "b (g k yx) h w -> b g k yx h w", g=dg, yx=2)
+    pos_y = base_y.to(offset) + offset[:, :, :, 0]  # (b, dg, taps, h_out, w_out)
+    pos_x = base_x.to(offset) + offset[:, :, :, 1]
+
+    # grid_sample with align_corners=False puts pixel p at (2p + 1) / size - 1; its bilinear
+    # sampling with zeros outside the image is exactly DCN's (valid for any size, even 1).
+    grid = torch.stack([(2 * pos_x + 1) / w - 1, (2 * pos_y + 1) / h - 1], dim=-1)
+    grid = rearrange(grid, "b g k h w xy -> (b g) (k h) w xy")
+    groups_in = rearrange(x, "b (g c) h w -> (b g) c h w", g=dg)
+    sampled = F.grid_sample(groups_in, grid.to(x), mode="bilinear", align_corners=False)
+    sampled = rearrange(sampled, "(b g) c (k h) w -> b g c k h w", b=b, k=taps)
+    sampled = sampled * rearrange(mask, "b (g k) h w -> b g 1 k h w", g=dg)
+
+    # The deformed im2col, (b, c, taps, h_out, w_out), times the weight: a conv's matmul.
+    cols = rearrange(sampled, "b g c k h w -> b (g c) k h w")
+    cols = rearrange(cols, "b (n c) k h w -> b n c k h w", n=groups)
+    kernel = rearrange(weight, "(n o) c kh kw -> n o c (kh kw)", n=groups)
+    out = rearrange(torch.einsum("bnckhw,nock->bnohw", cols, kernel), "b n o h w -> b (n o) h w")
+    return out if bias is None else out + bias.view(1, -1, 1, 1)
+
+
+class DCNv2Pack(nn.Module):
+    """Modulated deformable conv whose offsets and masks come from a second input (`feat`), as in
+    EDVR's alignment: forward(x, feat) samples x where conv_offset(feat) says.
+
+    Parameters as BasicSR's `DCNv2Pack` (weight, bias, conv_offset.weight, conv_offset.bias).
+    conv_offset's 3 * dg * kh * kw channels are chunked as [o1, o2, mask]: cat(o1, o2) is the
+    offset in the layout of modulated_deform_conv2d (so o1 is *not* "all dy"), and the mask is
+    sigmoid(mask). conv_offset starts at zero: zero offsets and masks of 0.5."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        groups: int = 1,
+        deformable_groups: int = 1,
+        bias: bool = True,
+    ):
+        super().__init__()
+        if in_channels % groups or out_channels % groups or in_channels % deformable_groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be divisible "
+                f"by groups ({groups}), and in_channels by deformable_groups ({deformable_groups})"
+            )
+        self.stride, self.padding, self.dilation = stride, padding, dilation
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels // groups, kernel_size, kernel_size)
+        )
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self.conv_offset = nn.Conv2d(
+            in_channels,
+            deformable_groups * 3 * kernel_size * kernel_size,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+        )
+        bound = 1 / math.sqrt(in_channels * kernel_size * kernel_size)  # BasicSR's init
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.zeros_(self.conv_offset.weight)
+        nn.init.zeros_(self.conv_offset.bias)
+
+    def forward(self, x: Tensor, feat: Tensor) -> Tensor:
+        """x: (b, in_channels, h, w) to sample; feat: (b, in_channels, h, w) to predict offsets
+        and masks from. Returns (b, out_channels, h_out, w_out)."""
+        o1, o2, mask = torch.chunk(self.conv_offset(feat), 3, dim=1)
+        offset, mask = torch.cat([o1, o2], dim=1), torch.sigmoid(mask)
+        offset_absmean = offset.abs().mean().item()
+        if offset_absmean > 50:  # EDVR's known failure: offsets overflow and training collapses
+            warnings.warn(f"DCNv2Pack offset abs mean is {offset_absmean:.1f} (> 50)", stacklevel=2)
+        args = (self.weight, self.bias, self.stride, self.padding, self.dilation)
+        if torchvision_deform_conv2d is not None:
+            return torchvision_deform_conv2d(x, offset, *args, mask=mask)
+        return modulated_deform_conv2d(x, offset, mask, *args)
+
+
+class PCDAlignment(nn.Module):
+    """Pyramid, Cascading and Deformable alignment (EDVR, Sec. 3.2, Fig. 3). Offsets are found at
+    1/4 resolution (L3) first, then refined at L2 and L1 from the upsampled coarser offsets (x2 in
+    size and value), so large motions are handled where they are small; a last deformable conv at
+    L1 (the cascade) refines the result once more."""
+
+    def __init__(self, num_feat: int = 64, deformable_groups: int = 8):
+        super().__init__()
+        self.offset_conv1 = nn.ModuleDict()
+        self.offset_conv2 = nn.ModuleDict()
+        self.offset_conv3 = nn.ModuleDict()
+        self.dcn_pack = nn.ModuleDict()
+        self.feat_conv = nn.ModuleDict()
+        for i in (3, 2, 1):  # L3: 1/4 size, L2: 1/2, L1: full
+            level = f"l{i}"
+            self.offset_conv1[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+            if i == 3:
+                self.offset_conv2[level] = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            else:  # also sees the upsampled offset features of the coarser level
+                self.offset_conv2[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+                self.offset_conv3[level] = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+            self.dcn_pack[level] = DCNv2Pack(
+                num_feat, num_feat, 3, padding=1, deformable_groups=deformable_groups
+            )
+            if i < 3:  # merges the aligned features with the upsampled coarser ones
+                self.feat_conv[level] = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+        self.cas_offset_conv1 = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+        self.cas_offset_conv2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.cas_dcnpack = DCNv2Pack(
+            num_feat, num_feat, 3, padding=1, deformable_groups=deformable_groups
+        )
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, nbr_feat_l: list[Tensor], ref_feat_l: list[Tensor]) -> Tensor:
+        """nbr_feat_l, ref_feat_l: [L1 (b, c, h, w), L2 (b, c, h/2, w/2), L3 (b, c, h/4, w/4)] of
+        the neighbouring and the reference frame. Returns the aligned neighbour (b, c, h, w)."""
+        up_offset = up_feat = None
+        for i in (3, 2, 1):
+            level = f"l{i}"
+            nbr, ref = nbr_feat_l[i - 1], ref_feat_l[i - 1]
+            offset = self.lrelu(self.offset_conv1[level](torch.cat([nbr, ref], dim=1)))
+            if i == 3:
+                offset = self.lrelu(self.offset_conv2[level](offset))
+            else:
+                offset = self.lrelu(self.offset_conv2[level](torch.cat([offset, up_offset], dim=1)))
+                offset = self.lrelu(self.offset_conv3[level](offset))
+            feat = self.dcn_pack[level](nbr, offset)
+            if i < 3:
+                feat = self.feat_conv[level](torch.cat([feat, up_feat], dim=1))
+            if i > 1:
+                feat = self.lrelu(feat)
+                # x2 in size, x2 in displacement (BasicSR scales the offset features feeding
+                # the next level's offset convs, not the offsets themselves)
+                up_offset = _upsample2(offset) * 2
+                up_feat = _upsample2(feat)
+
+        offset = torch.cat([feat, ref_feat_l[0]], dim=1)
+        offset = self.lrelu(self.cas_offset_conv2(self.lrelu(self.cas_offset_conv1(offset))))
+        return self.lrelu(self.cas_dcnpack(feat, offset))
+
+
+def _upsample2(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+class TSAFusion(nn.Module):
+    """Temporal and Spatial Attention fusion (EDVR, Sec. 3.3, Fig. 4).
+
+    Temporal: each aligned frame is weighted per pixel by sigmoid(<emb(frame), emb(centre)>), so
+    badly aligned or occluded frames count less. Spatial: the fused features are modulated by an
+    attention map (and shifted by an additive map) computed over a 3-level pyramid, as in SFT."""
+
+    def __init__(self, num_feat: int = 64, num_frame: int = 5, center_frame_idx: int = 2):
+        super().__init__()
+        self.center_frame_idx = center_frame_idx
+        self.temporal_attn1 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.temporal_attn2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.feat_fusion = nn.Conv2d(num_frame * num_feat, num_feat, 1, 1)
+
+        self.max_pool = nn.MaxPool2d(3, stride=2, padding=1)
+        self.avg_pool = nn.AvgPool2d(3, stride=2, padding=1)
+        self.spatial_attn1 = nn.Conv2d(num_frame * num_feat, num_feat, 1)
+        self.spatial_attn2 = nn.Conv2d(num_feat * 2, num_feat, 1)
+        self.spatial_attn3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.spatial_attn4 = nn.Conv2d(num_feat, num_feat, 1)
+        self.spatial_attn5 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.spatial_attn_l1 = nn.Conv2d(num_feat, num_feat, 1)
+        self.spatial_attn_l2 = nn.Conv2d(num_feat * 2, num_feat, 3, 1, 1)
+        self.spatial_attn_l3 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.spatial_attn_add1 = nn.Conv2d(num_feat, num_feat, 1)
+        self.spatial_attn_add2 = nn.Conv2d(num_feat, num_feat, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, aligned_feat: Tensor) -> Tensor:
+        """aligned_feat: (b, t, c, h, w), h and w multiples of 4. Returns (b, c, h, w)."""
+        b, t, c, h, w = aligned_feat.shape
+        emb_ref = self.temporal_attn1(aligned_feat[:, self.center_frame_idx])  # (b, c, h, w)
+        emb = self.temporal_attn2(rearrange(aligned_feat, "b t c h w -> (b t) c h w"))
+        emb = rearrange(emb, "(b t) c h w -> b t c h w", b=b)
+        corr_prob = torch.sigmoid(torch.einsum("btchw,bchw->bthw", emb, emb_ref))  # (b, t, h, w)
+        aligned_feat = rearrange(aligned_feat * corr_prob[:, :, None], "b t c h w -> b (t c) h w")
+
+        feat = self.lrelu(self.feat_fusion(aligned_feat))  # (b, c, h, w)
+
+        attn = self.lrelu(self.spatial_attn1(aligned_feat))
+        attn = self.lrelu(
+            self.spatial_attn2(torch.cat([self.max_pool(attn), self.avg_pool(attn)], dim=1))
+        )  # (b, c, h/2, w/2)
+        attn_level = self.lrelu(self.spatial_attn_l1(attn))
+        attn_level = torch.cat([self.max_pool(attn_level), self.avg_pool(attn_level)], dim=1)
+        attn_level = self.lrelu(self.spatial_attn_l2(attn_level))  # (b, c, h/4, w/4)
+        attn_level = _upsample2(self.lrelu(self.spatial_attn_l3(attn_level)))  # (b, c, h/2, w/2)
+        attn = self.lrelu(self.spatial_attn3(attn)) + attn_level
+        attn = _upsample2(self.lrelu(self.spatial_attn4(attn)))  # (b, c, h, w)
+        attn = self.spatial_attn5(attn)
+        attn_add = self.spatial_attn_add2(self.lrelu(self.spatial_attn_add1(attn)))
+        # sigmoid(~0) * 2 ~= 1 at initialisation: the attention starts close to the identity
+        return feat * torch.sigmoid(attn) * 2 + attn_add
+
+
+class PredeblurModule(nn.Module):
+    """EDVR's pre-deblurring module for the deblurring track (Sec. 3.4): a small pyramid net
+    that produces the L1 features. With hr_in, two stride-2 convs first take an HR input down x4."""
+
+    def __init__(self, num_in_ch: int = 3, num_feat: int = 64, hr_in: bool = False):
+        super().__init__()
+        self.hr_in = hr_in
+        self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        if hr_in:
+            self.stride_conv_hr1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+            self.stride_conv_hr2 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.stride_conv_l2 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.stride_conv_l3 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.resblock_l3 = ResidualBlockNoBN(num_feat=num_feat)
+        self.resblock_l2_1 = ResidualBlockNoBN(num_feat=num_feat)
+        self.resblock_l2_2 = ResidualBlockNoBN(num_feat=num_feat)
+        self.resblock_l1 = nn.ModuleList(ResidualBlockNoBN(num_feat=num_feat) for _ in range(5))
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    def forward(self, x: Tensor) -> Tensor:  # (n, 3, h, w) -> (n, num_feat, h, w) (h/4 if hr_in)
+        feat_l1 = self.lrelu(self.conv_first(x))
+        if self.hr_in:
+            feat_l1 = self.lrelu(self.stride_conv_hr2(self.lrelu(self.stride_conv_hr1(feat_l1))))
+        feat_l2 = self.lrelu(self.stride_conv_l2(feat_l1))
+        feat_l3 = self.lrelu(self.stride_conv_l3(feat_l2))
+
+        feat_l3 = _upsample2(self.resblock_l3(feat_l3))
+        feat_l2 = _upsample2(self.resblock_l2_2(self.resblock_l2_1(feat_l2) + feat_l3))
+        for i, block in enumerate(self.resblock_l1):
+            feat_l1 = block(feat_l1)
+            if i == 1:  # the coarser levels join after the second block
+                feat_l1 = feat_l1 + feat_l2
+        return feat_l1
+
+
+class EDVRFeatureExtractor(nn.Module):
+    """EDVR up to the fused features: per-frame features at three pyramid levels, PCD alignment of
+    every frame to the centre frame, fusion (TSA, or a 1x1 conv with with_tsa=False).
+    EDVR adds reconstruction on top; IconVSR uses this part alone (its `edvr.` keys) to refill
+    features at keyframes. forward(x (b, num_frame, c, h, w)) -> (b, num_feat, h, w), h and w
+    multiples of 4 (of 16 with hr_in, where the output is h/4 x w/4)."""
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_feat: int = 64,
+        num_frame: int = 5,
+        deformable_groups: int = 8,
+        num_extract_block: int = 5,
+        center_frame_idx: int | None = None,
+        hr_in: bool = False,
+        with_predeblur: bool = False,
+        with_tsa: bool = True,
+    ):
+        super().__init__()
+        self.num_in_ch, self.num_frame = num_in_ch, num_frame
+        self.center_frame_idx = num_frame // 2 if center_frame_idx is None else center_frame_idx
+        if not 0 <= self.center_frame_idx < num_frame:
+            raise ValueError(
+                f"center_frame_idx must be in [0, {num_frame}), got {center_frame_idx}"
+            )
+        if hr_in and not with_predeblur:
+            raise ValueError("hr_in=True needs with_predeblur=True (it downsamples the HR input)")
+        self.hr_in = hr_in
+        self.with_predeblur = with_predeblur
+        self.with_tsa = with_tsa
+
+        if with_predeblur:
+            self.predeblur = PredeblurModule(num_in_ch, num_feat, hr_in)
+            self.conv_1x1 = nn.Conv2d(num_feat, num_feat, 1, 1)
+        else:
+            self.conv_first = nn.Conv2d(num_in_ch, num_feat, 3, 1, 1)
+        self.feature_extraction = make_layer(
+            ResidualBlockNoBN, num_extract_block, num_feat=num_feat
+        )
+        self.conv_l2_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.conv_l2_2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+        self.conv_l3_1 = nn.Conv2d(num_feat, num_feat, 3, 2, 1)
+        self.conv_l3_2 = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
+
+        self.pcd_align = PCDAlignment(num_feat, deformable_groups)
+        if with_tsa:
+            self.fusion = TSAFusion(num_feat, num_frame, self.center_frame_idx)
+        else:
+            self.fusion = nn.Conv2d(num_frame * num_feat, num_feat, 1, 1)
+        self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
+
+    @property
+    def size_multiple(self) -> int:
+        """h and w must be multiples of this: two stride-2 pyramid levels (x4 more with hr_in)."""
+        return 16 if self.hr_in else 4
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, t, c, h, w = x.shape
+        if t != self.num_frame or h % self.size_multiple or w % self.size_multiple:
+            raise ValueError(
+                f"x must be (b, {self.num_frame}, c, h, w) with h, w multiples of "
+                f"{self.size_multiple}, got {tuple(x.shape)}"
+            )
+        frames = rearrange(x, "b t c h w -> (b t) c h w")
+        if self.with_predeblur:
+            feat_l1 = self.conv_1x1(self.predeblur(frames))
+        else:
+            feat_l1 = self.lrelu(self.conv_first(frames))
+        feat_l1 = self.feature_extraction(feat_l1)  # (b t, c, h, w), h/4 x w/4 with hr_in
+        feat_l2 = self.lrelu(self.conv_l2_2(self.lrelu(self.conv_l2_1(feat_l1))))  # 1/2 size
+        feat_l3 = self.lrelu(self.conv_l3_2(self.lrelu(self.conv_l3_1(feat_l2))))  # 1/4 size
+        pyramid = [
+            rearrange(f, "(b t) c h w -> b t c h w", b=b) for f in (feat_l1, feat_l2, feat_l3)
+        ]
+
+        ref = [level[:, self.center_frame_idx] for level in pyramid]
+        aligned = torch.stack(
+            [self.pcd_align([level[:, i] for level in pyramid], ref) for i in range(t)], dim=1
+        )  # (b, t, c, h, w)
+        if not self.with_tsa:
+            aligned = rearrange(aligned, "b t c h w -> b (t c) h w")
+        return self.fusion(aligned)  # (b, c, h, w)
+
+
+class EDVR(EDVRFeatureExtractor):
+    """EDVR, x4 (or same-size restoration with hr_in=True).
+    forward(x (b, num_frame, 3, h, w) in [0, 1]) -> the centre frame (b, 3, 4h, 4w).
+
+    Arguments as BasicSR's EDVR; the paper's models are EDVR-M (num_feat=64,
+    num_reconstruct_block=10) and EDVR-L (128, 40), both with 5 extraction blocks and 8 deformable
+    groups. Unlike BasicSR, any h and w work: frames are reflect-padded to multiples of 4 (16 with
+    hr_in) and the output is cropped back."""
+
+    def __init__(
+        self,
+        num_in_ch: int = 3,
+        num_out_ch: int = 3,
+        num_feat: int = 64,
+        num_frame: int = 5,
+        deformable_groups: int = 8,
+        num_extract_block: int = 5,
+        num_reconstruct_block: int = 10,
+        center_frame_idx: int | None = None,
+        hr_in: bool = False,
+        with_predeblur: bool = False,
+        with_tsa: bool = True,
+    ):
+        super().__init__(
+            num_in_ch,
+            num_feat,
+            num_frame,
+            deformable_groups,
+            num_extract_block,
+            center_frame_idx,
+            hr_in,
+            with_predeblur,
+            with_tsa,
+        )
+        self.reconstruction = make_layer(
+            ResidualBlockNoBN, num_reconstruct_block, num_feat=num_feat
+        )
+        # two x2 pixel-shuffle steps (the 64s are fixed in BasicSR)
+        self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(num_feat, 64 * 4, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
+        self.conv_last = nn.Conv2d(64, num_out_ch, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_video(x, "x", channels=self.num_in_ch)
+        b, t, c, h, w = x.shape
+        if t != self.num_frame:
+            raise ValueError(f"x must have num_frame={self.num_frame} frames, got {t}")
+        m = self.size_multiple
+        pad_h, pad_w = -h % m, -w % m
+        if pad_h >= h or pad_w >= w:
+            raise ValueError(f"x is too small for reflect padding to multiples of {m}: {h}x{w}")
+        x = rearrange(x, "b t c h w -> (b t) c h w")
+        x = F.pad(x, [0, pad_w, 0, pad_h], mode="reflect")
+        x = rearrange(x, "(b t) c h w -> b t c h w", b=b)
+
+        feat = self.reconstruction(super().forward(x))  # (b, num_feat, h, w)
+        out = self.lrelu(F.pixel_shuffle(self.upconv1(feat), 2))
+        out = self.lrelu(F.pixel_shuffle(self.upconv2(out), 2))
+        out = self.conv_last(self.lrelu(self.conv_hr(out)))  # (b, 3, 4h, 4w) padded
+        center = x[:, self.center_frame_idx]
+        if not self.hr_in:  # the network predicts a residual over the upsampled centre frame
+            center = F.interpolate(center, scale_factor=4, mode="bilinear", align_corners=False)
+        scale = 1 if self.hr_in else 4
+        return (out + center)[..., : scale * h, : scale * w]
