@@ -81,6 +81,7 @@ def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
+    os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only; results are meant to be shared
     try:
         write(tmp)
         os.replace(tmp, path)

@@ -94,6 +94,7 @@ def test_atomic_write_keeps_old_file_on_failure(tmp_path):
         io.write_json(path, {"a": Boom()})  # json fails mid-write
     assert json.loads(path.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by others, like any ordinary file
 
 
 def test_torch_save_loads_with_weights_only(tmp_path):
