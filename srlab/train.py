@@ -338,8 +338,14 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
     if world_size > 1:
         net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
     batches = SeededBatches(len(train_set), cfg.batch_size, cfg.seed, start, stop, rank, world_size)
-    samples = SeededSamples(train_set)
-    loader = DataLoader(samples, batch_sampler=batches, num_workers=cfg.num_workers)
+    # The loader's own generator: making its iterator then draws no number from the global RNG,
+    # which the checkpoint restores for the model's own randomness (dropout, noise).
+    loader = DataLoader(
+        SeededSamples(train_set),
+        batch_sampler=batches,
+        num_workers=cfg.num_workers,
+        generator=torch.Generator().manual_seed(cfg.seed),
+    )
     bar = tqdm(total=cfg.iters, initial=start, desc="train", disable=not cfg.progress or rank != 0)
     last_val: dict[str, float] = {}
     t0, wall_before = time.perf_counter(), history["wall_time"]

@@ -222,6 +222,35 @@ def test_validation_forward_hook_and_lr_groups():
     assert history["lr"][0] == 1e-2
 
 
+def test_the_loop_follows_the_schedule_and_the_lr_multipliers():
+    # After milestone 2 the lr drops 1e6-fold, and "0.bias" always runs at lr * 1e-6: Adam moves a
+    # parameter by about lr per step, so these stop moving (a loop ignoring them would not).
+    cfg = TrainConfig(**SMALL, schedule="multistep", milestones=(2,), gamma=1e-6)
+    cfg = replace(cfg, lr_mul=(("0.bias", 1e-6),))
+    w0 = fresh_model().state_dict()
+    at2, _ = run(cfg, stop_after=2)
+    at6, history = run(cfg)
+    assert history["lr"] == [1e-2, 1e-2] + [1e-8] * 4
+    assert (at2.state_dict()["0.weight"] - w0["0.weight"]).abs().max() > 1e-3
+    assert torch.allclose(at6.state_dict()["0.weight"], at2.state_dict()["0.weight"], atol=1e-7)
+    assert torch.allclose(at6.state_dict()["0.bias"], w0["0.bias"], atol=1e-7)
+
+
+def test_resume_is_identical_with_workers_and_dropout(tmp_path):
+    # With worker processes the main process's RNG is not reseeded per sample, so dropout draws
+    # from the RNG state train() saved in the checkpoint and restored on resume.
+    def model_with_dropout(seed):
+        torch.manual_seed(seed)
+        return nn.Sequential(nn.Dropout(0.5), script.tiny_sr())
+
+    cfg = TrainConfig(**{**SMALL, "iters": 4}, num_workers=1, out_dir=str(tmp_path / "whole"))
+    whole = train(model_with_dropout(0), script.RandomCrops(), cfg)
+    part = replace(cfg, out_dir=str(tmp_path / "part"))
+    train(model_with_dropout(0), script.RandomCrops(), part, stop_after=2)
+    resumed = train(model_with_dropout(1), script.RandomCrops(), part, resume=True)
+    assert resumed["loss"] == whole["loss"]
+
+
 def test_freeze_keeps_parameters_for_freeze_iters():
     cfg = TrainConfig(**SMALL, freeze=("0.bias",), freeze_iters=3)
     w0 = fresh_model().state_dict()
