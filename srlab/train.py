@@ -283,6 +283,9 @@ def train(
     stop_after: end this call after that iteration (with a checkpoint), as if interrupted; the
         schedule still spans cfg.iters, and resume=True carries on.
     The model's initial weights are the caller's: build it after torch.manual_seed(...).
+    Under DDP every trainable parameter must receive a gradient in each step; freeze the ones
+    `forward` does not use (with oracle flows BasicVSR never calls SpyNet:
+    model.spynet.requires_grad_(False)).
 
     Returns the history, plain lists also written to out_dir/history.json:
         {"iter": [1, 2, ...], "loss": [...], "lr": [...], "val": {"iter": [...], "psnr": [...]},
