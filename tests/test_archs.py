@@ -14,6 +14,9 @@ SHALLOW = {
     "rcan": dict(num_group=2, num_block=2),
     "msrresnet": dict(num_block=2),
     "rrdbnet": dict(num_block=2),
+    "basicvsr": dict(num_block=1),
+    "iconvsr": dict(num_block=1),
+    "edvr": dict(num_extract_block=1, num_reconstruct_block=1),
 }
 
 
@@ -26,7 +29,23 @@ def discriminator(model):
     return (1, 3, model.input_size, model.input_size), (1, 1)
 
 
-# Per arch, how to probe it: a function model -> (input shape, expected output shape).
+def recurrent_video_sr(model):
+    """x4 on every frame; 7 frames, enough for IconVSR's refill window (up to 7 on Vimeo)."""
+    return (1, 7, 3, 8, 8), (1, 7, 3, 32, 32)
+
+
+def sliding_window_video_sr(model):
+    """x4 on the centre frame of a window of num_frame frames."""
+    return (1, model.num_frame, 3, 8, 8), (1, 3, 32, 32)
+
+
+def optical_flow(model):
+    """Two frames in (a list of input shapes), the flow between them out."""
+    return [(1, 3, 16, 16), (1, 3, 16, 16)], (1, 2, 16, 16)
+
+
+# Per arch, how to probe it: a function model -> (input shape, expected output shape); a list of
+# input shapes for a model that takes several inputs.
 # A new arch (e.g. a video model) needs an entry here, and in SHALLOW if its presets are big.
 PROBES = {
     "edsr": image_sr,
@@ -34,6 +53,10 @@ PROBES = {
     "msrresnet": image_sr,
     "rrdbnet": image_sr,
     "vgg_discriminator": discriminator,
+    "spynet": optical_flow,
+    "basicvsr": recurrent_video_sr,
+    "iconvsr": recurrent_video_sr,
+    "edvr": sliding_window_video_sr,
 }
 IMAGE_SR_ARCHS = [a for a, probe in PROBES.items() if probe is image_sr]
 
@@ -51,8 +74,9 @@ def test_every_preset_forward_shape_dtype_finite(preset):
     torch.manual_seed(0)
     model = build(preset, **SHALLOW.get(arch, {})).eval()
     in_shape, out_shape = PROBES[arch](model)
+    shapes = in_shape if isinstance(in_shape, list) else [in_shape]
     with torch.no_grad():
-        out = model(torch.rand(in_shape))
+        out = model(*(torch.rand(shape) for shape in shapes))
     assert out.shape == out_shape
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()

@@ -13,10 +13,14 @@ import inspect
 
 from torch import nn
 
+from srlab.archs.basicvsr import BasicVSR
 from srlab.archs.discriminator import VGGStyleDiscriminator
 from srlab.archs.edsr import EDSR
+from srlab.archs.edvr import EDVR
+from srlab.archs.iconvsr import IconVSR
 from srlab.archs.rcan import RCAN
 from srlab.archs.rrdbnet import RRDBNet
+from srlab.archs.spynet import SpyNet
 from srlab.archs.srresnet import MSRResNet
 
 ARCHS: dict[str, type[nn.Module]] = {
@@ -25,6 +29,10 @@ ARCHS: dict[str, type[nn.Module]] = {
     "msrresnet": MSRResNet,
     "rrdbnet": RRDBNet,
     "vgg_discriminator": VGGStyleDiscriminator,
+    "spynet": SpyNet,
+    "basicvsr": BasicVSR,
+    "iconvsr": IconVSR,
+    "edvr": EDVR,
 }
 
 # The papers' settings live here, next to the code, not in config files.
@@ -49,6 +57,28 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "esrgan_x4": ("rrdbnet", dict(scale=4, num_feat=64, num_block=23, num_grow_ch=32)),
     # SRGAN/ESRGAN discriminator for 128x128 GT patches.
     "vgg_discriminator_128": ("vgg_discriminator", dict(num_feat=64, input_size=128)),
+    # SPyNet as BasicVSR uses it: 6 pyramid levels, 1,440,300 parameters.
+    "spynet": ("spynet", dict()),
+    # BasicVSR paper (REDS and Vimeo-90K models): 64 channels, 30 residual blocks per branch.
+    "basicvsr": ("basicvsr", dict(num_feat=64, num_block=30)),
+    # IconVSR: keyframe every 5 frames; the refill extractor sees 5 frames on REDS, 7 on Vimeo.
+    "iconvsr_reds": (
+        "iconvsr",
+        dict(num_feat=64, num_block=30, keyframe_stride=5, temporal_padding=2),
+    ),
+    "iconvsr_vimeo": (
+        "iconvsr",
+        dict(num_feat=64, num_block=30, keyframe_stride=5, temporal_padding=3),
+    ),
+    # EDVR paper: EDVR-M 64 channels, 5 + 10 blocks; EDVR-L 128 channels, 5 + 40 blocks; 5 frames.
+    "edvr_m": (
+        "edvr",
+        dict(num_feat=64, num_frame=5, num_extract_block=5, num_reconstruct_block=10),
+    ),
+    "edvr_l": (
+        "edvr",
+        dict(num_feat=128, num_frame=5, num_extract_block=5, num_reconstruct_block=40),
+    ),
 }
 
 
