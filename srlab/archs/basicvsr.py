@@ -196,7 +196,8 @@ class BasicVSR(nn.Module):
 
         flows: oracle flows (see unpack_flows) used instead of SPyNet; validated but unused when
             alignment="none", so one call works for every variant.
-        segments, interval: local propagation (see cut_links)."""
+        segments, interval: local propagation (see cut_links). A unidirectional model is causal
+            already, so interval changes nothing there."""
         check_video(lqs, "lqs", min_frames=2)
         t = lqs.shape[1]
         cut_forward, cut_backward = cut_links(t, segments, interval)
