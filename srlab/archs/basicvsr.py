@@ -6,10 +6,11 @@ to the start, a forward branch from the start to the end, and each frame is reco
 both. Each step aligns the propagated features to the current frame with SPyNet flow.
 Names follow BasicSR's `BasicVSR`, so its released checkpoints load with strict=True.
 
-The paper's component study is exposed as switches with the paper's defaults:
-  propagation="bidirectional" | "unidirectional"   (Sec. 3.1, "Propagation")
-  alignment="feature" | "image" | "none"           (Sec. 3.2, "Alignment")
-  forward(..., segments=K)  local propagation: K independent segments (Sec. 3.1, Fig. 3)
+The paper's component study is exposed as switches with the paper's defaults (section numbers
+are left out: the paper text was not available to check them, see papers.md):
+  propagation="bidirectional" | "unidirectional"   (the propagation study)
+  alignment="feature" | "image" | "none"           (the alignment study)
+  forward(..., segments=K)  local propagation: K independent segments (the propagation study)
   forward(..., interval=N)  streaming: the backward branch only looks N frames ahead
   forward(..., flows=...)   oracle flow instead of SPyNet, to separate flow errors from alignment
 """

@@ -160,7 +160,7 @@ class DCNv2Pack(nn.Module):
 
 
 class PCDAlignment(nn.Module):
-    """Pyramid, Cascading and Deformable alignment (EDVR, Sec. 3.2, Fig. 3). Offsets are found at
+    """Pyramid, Cascading and Deformable alignment (EDVR, Sec. 3.2). Offsets are found at
     1/4 resolution (L3) first, then refined at L2 and L1 from the upsampled coarser offsets (x2 in
     size and value), so large motions are handled where they are small; a last deformable conv at
     L1 (the cascade) refines the result once more."""
@@ -225,7 +225,7 @@ def _upsample2(x: Tensor) -> Tensor:
 
 
 class TSAFusion(nn.Module):
-    """Temporal and Spatial Attention fusion (EDVR, Sec. 3.3, Fig. 4).
+    """Temporal and Spatial Attention fusion (EDVR, Sec. 3.3).
 
     Temporal: each aligned frame is weighted per pixel by sigmoid(<emb(frame), emb(centre)>), so
     badly aligned or occluded frames count less. Spatial: the fused features are modulated by an
@@ -280,7 +280,7 @@ class TSAFusion(nn.Module):
 
 
 class PredeblurModule(nn.Module):
-    """EDVR's pre-deblurring module for the deblurring track (Sec. 3.4): a small pyramid net
+    """EDVR's pre-deblurring module for the deblurring track: a small pyramid net
     that produces the L1 features. With hr_in, two stride-2 convs first take an HR input down x4."""
 
     def __init__(self, num_in_ch: int = 3, num_feat: int = 64, hr_in: bool = False):

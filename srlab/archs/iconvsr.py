@@ -1,12 +1,12 @@
 """IconVSR: BasicVSR with information-refill and coupled propagation.
-Chan, Wang, Yu, Dong and Loy, CVPR 2021 (the BasicVSR paper, Sec. 4), arXiv:2012.02181.
+Chan, Wang, Yu, Dong and Loy, CVPR 2021 (the BasicVSR paper), arXiv:2012.02181.
 
 Two additions to BasicVSR, each a switch with the paper's default:
-  use_refill=True  Information-refill (Sec. 4.1): at keyframes, the propagated features are fused
+  use_refill=True  Information-refill: at keyframes, the propagated features are fused
                    with features an EDVR-style extractor computes from the keyframe's temporal
                    window, so errors accumulated by long propagation (occlusions, flow failures)
                    are corrected.
-  coupled=True     Coupled propagation (Sec. 4.2): the forward branch takes the backward branch's
+  coupled=True     Coupled propagation: the forward branch takes the backward branch's
                    features as input, so it sees the whole clip; without it the branches run
                    independently and are fused at the end, as in BasicVSR.
 With use_refill=False and coupled=False, IconVSR is BasicVSR (same keys, same outputs).

@@ -41,7 +41,7 @@ class BasicModule(nn.Module):
 
 class SpyNet(nn.Module):
     """Coarse-to-fine flow: each level upsamples the coarser flow, warps `supp` with it, and adds
-    the residual its BasicModule predicts (SPyNet, Sec. 3). 1,440,300 parameters.
+    the residual its BasicModule predicts. 1,440,300 parameters.
 
     load_path: a local checkpoint (BasicSR format, {"params": state_dict} or a bare state_dict);
     loaded with torch.load(weights_only=True). Nothing is ever downloaded."""
