@@ -17,12 +17,14 @@ from srlab.checks import check_image
 @torch.no_grad()
 def default_init_weights(modules, scale: float = 1.0, bias_fill: float = 0.0) -> None:
     """Kaiming-normal init, then multiply by `scale`. A small scale (0.1) on the convs of a residual
-    branch starts each block close to the identity, which is what lets deep SR trunks train."""
+    branch starts each block close to the identity, which is what lets deep SR trunks train.
+    Meta tensors (a model built under torch.device("meta") to count parameters or FLOPs) have no
+    values and are skipped; the first meta normal_() in a process otherwise costs seconds."""
     if isinstance(modules, nn.Module):
         modules = [modules]
     for module in modules:
         for m in module.modules():
-            if isinstance(m, (nn.Conv2d, nn.Linear)):
+            if isinstance(m, (nn.Conv2d, nn.Linear)) and not m.weight.is_meta:
                 nn.init.kaiming_normal_(m.weight)
                 m.weight.mul_(scale)
                 if m.bias is not None:
