@@ -350,7 +350,7 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
         generator=torch.Generator().manual_seed(cfg.seed),
     )
     bar = tqdm(total=cfg.iters, initial=start, desc="train", disable=not cfg.progress or rank != 0)
-    last_val: dict[str, float] = {}
+    last_val: dict[str, str] = {}  # the latest metrics, formatted for the progress bar
     t0, wall_before = time.perf_counter(), history["wall_time"]
 
     model.train()
@@ -360,14 +360,15 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
         for group in optimizer.param_groups:
             group["lr"] = lr * group["lr_mul"]
 
+        optimizer.zero_grad(set_to_none=True)
         pred = forward(net, batch)  # (b, 3, H, W) or (b, t, 3, H, W), like batch["gt"]
         loss = pixel_loss(pred, batch["gt"], cfg.loss, eps=cfg.charbonnier_eps)
-        optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if it <= cfg.freeze_iters:
             # Adam skips parameters without a gradient, so they (and their moments) stay as they
-            # are, exactly as if they had requires_grad=False (BasicVSR, Sec. 4: SpyNet is fixed
-            # at first, so its pretrained flow is not spoiled by the untrained SR network).
+            # are, exactly as if they had requires_grad=False. BasicVSR fixes its pretrained
+            # SpyNet for the first 5000 iterations, so that the gradients of a still untrained SR
+            # network do not spoil the flow.
             for p in frozen:
                 p.grad = None
         if cfg.grad_clip is not None:
@@ -379,11 +380,11 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
         history["iter"].append(it)
         history["loss"].append(_mean_over_processes(loss.detach().clone(), world_size))
         history["lr"].append(lr)
+        if val_fn is not None and rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
+            last_val = _validate(ema if ema is not None else model, val_fn, it, history)
         bar.update(1)
         if it % cfg.log_every == 0 or it == stop:
             bar.set_postfix(loss=f"{np.mean(history['loss'][-cfg.log_every :]):.4g}", **last_val)
-        if val_fn is not None and rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
-            last_val = _validate(ema if ema is not None else model, val_fn, it, history)
         if rank == 0 and out_dir is not None and (it % cfg.ckpt_every == 0 or it == stop):
             history["wall_time"] = wall_before + time.perf_counter() - t0
             _save_checkpoint(out_dir, it, cfg, model, ema, optimizer, history)

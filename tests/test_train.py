@@ -19,7 +19,9 @@ import pytest
 import torch
 from torch import nn
 
+from srlab import checkpoints
 from srlab import train as T
+from srlab.archs import build
 from srlab.train import TrainConfig, train
 
 HERE = Path(__file__).parent
@@ -259,6 +261,39 @@ def test_freeze_keeps_parameters_for_freeze_iters():
     assert not torch.equal(model.state_dict()["0.weight"], w0["0.weight"])  # trained
     model, _ = run(replace(cfg, iters=6))
     assert not torch.equal(model.state_dict()["0.bias"], w0["0.bias"])  # trained after step 3
+
+
+class TinyClips(torch.utils.data.Dataset):
+    """Two random 3-frame 16x16 LR clips; "gt" is their nearest x4 upsample."""
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index: int) -> dict:
+        lq = torch.rand(3, 3, 16, 16)  # (t, 3, h, w)
+        return {"lq": lq, "gt": torch.nn.functional.interpolate(lq, scale_factor=4)}
+
+
+def test_basicvsr_recipe_with_a_real_arch(tmp_path):
+    # SpyNet at lr x0.125 and frozen for the first iteration; the checkpoint is an srlab one.
+    torch.manual_seed(0)
+    model = build("basicvsr", num_feat=8, num_block=1)
+    w0 = {k: v.clone() for k, v in model.state_dict().items()}
+    cfg = TrainConfig(
+        iters=2, batch_size=1, lr=1e-3, loss="charbonnier", ema_decay=0.9, progress=False,
+        lr_mul=(("spynet.", 0.125),), freeze=("spynet.",), freeze_iters=1, out_dir=str(tmp_path),
+    )  # fmt: skip
+    train(model, TinyClips(), cfg, stop_after=1)
+    spynet = [k for k in w0 if k.startswith("spynet.")]
+    assert all(torch.equal(model.state_dict()[k], w0[k]) for k in spynet)
+    assert not torch.equal(model.state_dict()["conv_last.weight"], w0["conv_last.weight"])
+    history = train(model, TinyClips(), cfg, resume=True)
+    assert not all(torch.equal(model.state_dict()[k], w0[k]) for k in spynet)
+    state = torch.load(tmp_path / "latest.pth", weights_only=True)
+    assert [g["lr_mul"] for g in state["optimizer"]["param_groups"]] == [1.0, 0.125]
+    # srlab.checkpoints reads the file and prefers the EMA weights, as for BasicSR's files.
+    loaded = checkpoints.load_model(tmp_path / "latest.pth")
+    assert same_weights(loaded.state_dict(), history["ema"].state_dict())
 
 
 def test_batches_cover_each_epoch_and_shard_over_processes():
