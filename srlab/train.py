@@ -21,9 +21,10 @@ What the loop promises, and how it keeps each promise:
   averages the gradients, which is what one process would compute on the whole batch. Only rank 0
   validates and writes files.
 
-The papers' settings (BasicSR's configs, which the released checkpoints were trained with):
+The papers' settings, as BasicSR's training configs (options/train/) state them:
   EDSR, RCAN: Adam lr 1e-4, betas (0.9, 0.99), L1, "multistep" milestones (200_000,), gamma 0.5,
-    300k iterations, batch 16 of 48x48 LR patches.
+    300k iterations, batch 16 of 48x48 LR patches (EDSR x3 and x4 start from the x2 model; the
+    RCAN config also keeps an EMA, ema_decay 0.999).
   BasicVSR, IconVSR: Adam lr 2e-4, betas (0.9, 0.99), Charbonnier, "cosine" over 300k iterations to
     eta_min 1e-7, SpyNet at lr x0.125 and frozen for the first 5000 iterations:
     lr_mul=(("spynet.", 0.125),), freeze=("spynet.",) (IconVSR: ("spynet.", "edvr.")),
