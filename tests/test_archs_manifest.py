@@ -27,6 +27,10 @@ ARCH_OF_BASICSR_CLASS = {
     "MSRResNet": "msrresnet",
     "RRDBNet": "rrdbnet",
     "VGGStyleDiscriminator": "vgg_discriminator",
+    "SpyNet": "spynet",
+    "BasicVSR": "basicvsr",
+    "IconVSR": "iconvsr",
+    "EDVR": "edvr",
 }
 CONFIGS = [c for c, e in MANIFEST.items() if e["basicsr_class"] in ARCH_OF_BASICSR_CLASS]
 
@@ -49,6 +53,10 @@ def test_image_configs_are_all_covered():
         "vgg_discriminator_128",
     }
     assert image <= set(CONFIGS)
+
+
+def test_video_configs_are_all_covered():
+    assert {"spynet", "basicvsr", "iconvsr", "edvr_m", "edvr_l"} <= set(CONFIGS)
 
 
 @pytest.mark.parametrize("config", CONFIGS)
