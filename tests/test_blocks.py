@@ -3,7 +3,13 @@
 import pytest
 import torch
 
-from srlab.archs.blocks import ResidualBlockNoBN, Upsample, flow_warp, make_layer
+from srlab.archs.blocks import (
+    ResidualBlockNoBN,
+    Upsample,
+    default_init_weights,
+    flow_warp,
+    make_layer,
+)
 
 
 def test_residual_block_keys_and_identity_at_zero_weights():
@@ -59,3 +65,15 @@ def test_flow_warp_shape_errors():
         flow_warp(torch.rand(1, 3, 4, 4), torch.rand(1, 4, 4, 2))
     with pytest.raises(ValueError, match="agree"):
         flow_warp(torch.rand(1, 3, 4, 4), torch.rand(1, 2, 4, 5))
+
+
+def test_default_init_scales_weights_and_skips_meta_tensors():
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(16, 16, 3)
+    default_init_weights(conv, scale=0.1, bias_fill=0.5)
+    assert torch.all(conv.bias == 0.5)
+    # kaiming normal std is sqrt(2 / fan_in) = sqrt(2 / 144); scaled by 0.1
+    assert abs(conv.weight.std().item() - 0.1 * (2 / 144) ** 0.5) < 0.002
+    meta = torch.nn.Conv2d(4, 4, 3, device="meta")
+    default_init_weights(meta, scale=0.1)  # nothing to initialise: must not fail or compute
+    assert meta.weight.is_meta
