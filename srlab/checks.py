@@ -5,6 +5,8 @@ that made the mistake, with a message that names the argument and what was expec
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -25,9 +27,10 @@ def check_float01(x: Tensor, name: str) -> Tensor:
         raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    if not torch.isfinite(x).all():
+    # One pass: NaN propagates into the min/max and Inf lies outside [0, 1], so this catches all.
+    lo, hi = (v.item() for v in torch.aminmax(x.detach()))
+    if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or Inf")
-    lo, hi = x.min().item(), x.max().item()
     if lo < 0.0 or hi > 1.0:
         raise ValueError(
             f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]"
