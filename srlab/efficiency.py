@@ -1,0 +1,440 @@
+"""Efficient inference on a CPU, measured side by side: every variant runs the same model on the
+same input as float32 eager, and is scored by its speed-up and by its PSNR cost.
+
+    runners, unavailable = make_runners(model, VARIANTS, example=lq[:1], calibration=calib)
+    rows = measure(runners, lq, gt, crop_border=4, y_channel=True, repeats=10)
+
+The variants, and what each one is on this CPU with PyTorch 2.13:
+  fp32            eager float32, the reference.
+  channels_last   weights and input in NHWC memory layout, which oneDNN's conv kernels prefer.
+  bf16_autocast   torch.autocast("cpu", torch.bfloat16): convolutions in bfloat16, the rest in
+                  float32. Only fast on CPUs with native bf16 instructions (AVX512-BF16 / AMX);
+                  elsewhere it is emulated and slower. FP16 autocast is a CUDA feature.
+  int8_dynamic    torch.ao.quantization.quantize_dynamic: weights in int8, activations quantised
+                  on the fly. It only covers nn.Linear and recurrent layers (LSTM, GRU, RNN cells),
+                  not nn.Conv2d, so for a conv net it replaces nothing; the runner's note counts
+                  the replaced modules, so the table says so instead of reporting a fake gain.
+  int8_static_fx  post-training static quantisation with FX graph mode (prepare_fx, calibration
+                  on real images, convert_fx) and the "x86" backend's default qconfig (per-channel
+                  int8 weights, uint8 activations). srlab's models check their input in forward
+                  (values in [0, 1], no NaN), which symbolic tracing cannot run, so each top-level
+                  child with parameters (conv_first, body, conv_after_body, upsample, conv_last)
+                  is traced and quantised on its own; the check and the mean shift stay float32,
+                  and the activations are (de)quantised at those few boundaries.
+                  torch.ao.quantization is deprecated in PyTorch 2.13 (its warning points to
+                  torchao); its PT2E successor (prepare_pt2e / convert_pt2e) lives in torchao,
+                  which srlab does not depend on: variant int8_static_pt2e reports that.
+  compile         torch.compile (TorchInductor, which writes C++ and builds it with the system C
+                  compiler). The first call compiles; that time is `setup_s`, apart from the
+                  latency. Each new input shape recompiles, so measure on one shape.
+  onnxruntime     torch.onnx.export, then onnxruntime's CPUExecutionProvider with as many threads
+                  as torch uses. The torch.export-based exporter (dynamo=True) cannot trace the
+                  input check (a data-dependent `if`); we then fall back to the TorchScript
+                  exporter (dynamo=False), and the note says which one ran.
+
+Timing on a shared machine: `measure` interleaves the variants (round r times every variant once,
+in an order rotated each round), so a change in load hits all of them alike, and reports the
+median and the interquartile range. The thread count is stated in every row."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import logging
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from srlab.checks import check_image
+from srlab.infer import upscale
+from srlab.io import quantize
+from srlab.metrics import psnr
+
+VARIANTS = (
+    "fp32",
+    "channels_last",
+    "bf16_autocast",
+    "int8_dynamic",
+    "int8_static_fx",
+    "int8_static_pt2e",
+    "compile",
+    "onnxruntime",
+)
+
+
+class VariantUnavailable(RuntimeError):
+    """A variant that cannot run here (a missing package, an API PyTorch removed); the message
+    says why."""
+
+
+@dataclass
+class Runner:
+    """One way of running a model. run: (b, 3, h, w) -> (b, 3, h*s, w*s) float32, called under
+    torch.inference_mode(). setup_s: the one-off cost (conversion, calibration, export or
+    compilation). note: what was done, and anything the numbers do not show."""
+
+    variant: str
+    run: Callable[[Tensor], Tensor]
+    setup_s: float
+    note: str
+
+
+def make_runner(
+    model: nn.Module,
+    variant: str,
+    *,
+    example: Tensor,
+    calibration: Sequence[Tensor] = (),
+) -> Runner:
+    """A Runner for `variant` (one of VARIANTS) of an image SR model in eval mode. The model is
+    not modified (variants that convert work on a copy).
+
+    example: (1, 3, h, w) input: export and compilation trace with it (the shape to measure on).
+    calibration: LR images (1, 3, h, w) or (3, h, w) that static quantisation observes to set its
+    activation ranges (int8_static_* only; required there).
+    Raises VariantUnavailable when the variant cannot run here, ValueError for an unknown one."""
+    check_image(example, "example")
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    model = model.eval()
+    start = time.perf_counter()
+    run, note = _BUILDERS[variant](model, example, calibration)
+    return Runner(variant, run, time.perf_counter() - start, note)
+
+
+def make_runners(
+    model: nn.Module,
+    variants: Sequence[str] = VARIANTS,
+    *,
+    example: Tensor,
+    calibration: Sequence[Tensor] = (),
+) -> tuple[list[Runner], dict[str, str]]:
+    """make_runner for each variant: (the runners that could be made, {variant: why not} for
+    the ones that raised VariantUnavailable)."""
+    runners, unavailable = [], {}
+    for variant in variants:
+        try:
+            runners.append(make_runner(model, variant, example=example, calibration=calibration))
+        except VariantUnavailable as err:
+            unavailable[variant] = str(err)
+    return runners, unavailable
+
+
+def measure(
+    runners: Sequence[Runner],
+    lq: Tensor,
+    gt: Tensor,
+    *,
+    crop_border: int,
+    y_channel: bool,
+    warmup: int = 1,
+    repeats: int = 10,
+    reference: str = "fp32",
+) -> list[dict]:
+    """Latency, throughput and PSNR of each runner, relative to the `reference` runner.
+
+    lq: (n, 3, h, w), gt: (n, 3, h*s, w*s), RGB in [0, 1]. Each image runs alone, as (1, 3, h, w),
+    so every runner sees one shape; latency is timed on lq[:1]. Outputs are clamped and rounded to
+    8 bits before scoring, as saved images are.
+
+    Returns one row per runner: {"variant", "setup_s", "median_s", "iqr_s", "threads",
+    "speedup" (reference median / this median), "mb_per_s" (megabytes of 8-bit RGB output per
+    second, the seed notes' throughput unit), "psnr" (mean over the images),
+    "delta_psnr_db" (minus the reference's), "max_abs_diff" (largest |output - reference output|
+    before rounding), "note"}."""
+    check_image(lq, "lq")
+    check_image(gt, "gt")
+    names = [r.variant for r in runners]
+    if reference not in names:
+        raise ValueError(f"the reference runner {reference!r} is not among {names}")
+    outputs = {r.variant: _outputs(r, lq) for r in runners}  # also the warm-up of each runner
+    times = _interleaved_times(runners, lq[:1], warmup=warmup, repeats=repeats)
+    ref_out, ref_median = outputs[reference], statistics.median(times[reference])
+    rows = []
+    for runner in runners:
+        sr = outputs[runner.variant]
+        if sr.shape[0] != gt.shape[0] or sr.shape[-2:] != gt.shape[-2:]:
+            raise ValueError(f"outputs {tuple(sr.shape)} do not match gt {tuple(gt.shape)}")
+        scores = psnr(quantize(sr.clamp(0, 1)), gt, crop_border=crop_border, y_channel=y_channel)
+        median = statistics.median(times[runner.variant])
+        q25, _, q75 = statistics.quantiles(times[runner.variant], n=4, method="inclusive")
+        rows.append(
+            {
+                "variant": runner.variant,
+                "setup_s": runner.setup_s,
+                "median_s": median,
+                "iqr_s": q75 - q25,
+                "threads": torch.get_num_threads(),
+                "speedup": ref_median / median,
+                "mb_per_s": sr[:1].numel() / 1e6 / median,  # one byte per 8-bit channel value
+                "psnr": float(scores.mean()),
+                "max_abs_diff": float((sr - ref_out).abs().max()),
+                "note": runner.note,
+            }
+        )
+    ref_psnr = next(row["psnr"] for row in rows if row["variant"] == reference)
+    for row in rows:
+        row["delta_psnr_db"] = row["psnr"] - ref_psnr
+    return rows
+
+
+def tiling_throughput(
+    model: nn.Module,
+    img: Tensor,
+    tiles: Sequence[int | None],
+    *,
+    tile_overlap: int,
+    repeats: int = 3,
+    dtype: torch.dtype | None = None,
+) -> list[dict]:
+    """Throughput of srlab.infer.upscale on one image (3, h, w) for each tile size (None: the
+    whole image at once), in megabytes of 8-bit RGB output per second.
+
+    Returns rows {"tile", "tile_overlap", "median_s", "mb_per_s", "max_abs_diff"}, the last
+    against the whole-image output: 0 up to rounding for pure conv nets with tile_overlap at least
+    the receptive-field radius; not for RCAN, whose channel attention pools over each tile."""
+    check_image(img, "img")
+    if img.dim() != 3:
+        raise ValueError(f"img must be one image (3, h, w), got shape {tuple(img.shape)}")
+    whole = upscale(model, img, dtype=dtype)
+    rows = []
+    for tile in tiles:
+        overlap = tile_overlap if tile is not None else 0
+        times, out = [], None
+        for _ in range(repeats):
+            start = time.perf_counter()
+            out = upscale(model, img, tile=tile, tile_overlap=overlap, dtype=dtype)
+            times.append(time.perf_counter() - start)
+        median = statistics.median(times)
+        rows.append(
+            {
+                "tile": tile,
+                "tile_overlap": overlap,
+                "median_s": median,
+                "mb_per_s": out.numel() / 1e6 / median,
+                "max_abs_diff": float((out - whole).abs().max()),
+            }
+        )
+    return rows
+
+
+def _outputs(runner: Runner, lq: Tensor) -> Tensor:
+    """runner.run on each image of lq alone, stacked: (n, 3, h*s, w*s) float32."""
+    with torch.inference_mode():
+        return torch.cat([runner.run(lq[i : i + 1]).float() for i in range(lq.shape[0])])
+
+
+def _interleaved_times(
+    runners: Sequence[Runner], x: Tensor, *, warmup: int, repeats: int
+) -> dict[str, list[float]]:
+    """Seconds per call of each runner on x, measured round by round: every round calls each
+    runner once, starting one further along the list than the round before."""
+    if repeats < 2 or warmup < 0:
+        raise ValueError(f"need repeats >= 2 and warmup >= 0, got {repeats=}, {warmup=}")
+    times: dict[str, list[float]] = {r.variant: [] for r in runners}
+    with torch.inference_mode():
+        for round_ in range(warmup + repeats):
+            for k in range(len(runners)):
+                runner = runners[(round_ + k) % len(runners)]
+                start = time.perf_counter()
+                runner.run(x)
+                if round_ >= warmup:
+                    times[runner.variant].append(time.perf_counter() - start)
+    return times
+
+
+def _fp32(model, example, calibration):
+    return model, "float32 eager"
+
+
+def _channels_last(model, example, calibration):
+    converted = copy.deepcopy(model).to(memory_format=torch.channels_last)
+
+    def run(x: Tensor) -> Tensor:
+        return converted(x.contiguous(memory_format=torch.channels_last)).contiguous()
+
+    return run, "weights and input in channels-last (NHWC) memory layout"
+
+
+def _bf16_autocast(model, example, calibration):
+    def run(x: Tensor) -> Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            return model(x).float()
+
+    native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    return run, (
+        "torch.autocast('cpu', bfloat16): convs in bf16; "
+        + (
+            "this CPU has native bf16 support"
+            if native
+            else "no native bf16 on this CPU (emulated)"
+        )
+    )
+
+
+def _int8_dynamic(model, example, calibration):
+    from torch.ao.quantization import quantize_dynamic
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        converted = quantize_dynamic(copy.deepcopy(model), dtype=torch.qint8)
+    before = {name: type(m) for name, m in model.named_modules()}
+    replaced = sum(type(m) is not before.get(name) for name, m in converted.named_modules())
+    note = f"quantize_dynamic replaced {replaced} module(s)"
+    if replaced == 0:
+        note += (
+            ": it covers nn.Linear and recurrent layers only, not nn.Conv2d, so this conv net "
+            "runs in float32 exactly as before"
+        )
+    return converted, note + _deprecation(caught)
+
+
+def _int8_static_fx(model, example, calibration):
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    if not calibration:
+        raise ValueError("int8_static_fx needs calibration images")
+    qconfig = get_default_qconfig_mapping("x86")
+    converted = copy.deepcopy(model)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        # Trace each child with weights on its own: the model's forward checks its input, which a
+        # symbolic trace cannot evaluate. The example input only fixes the rank (4-d).
+        traced = [name for name, child in converted.named_children() if _has_params(child)]
+        for name in traced:
+            child = getattr(converted, name)
+            setattr(converted, name, prepare_fx(child, qconfig, (example,)))
+        with torch.inference_mode():
+            for img in calibration:
+                converted(img if img.dim() == 4 else img[None])  # observers record ranges
+        for name in traced:
+            setattr(converted, name, convert_fx(getattr(converted, name)))
+    note = (
+        f"FX graph mode, qconfig 'x86', {len(calibration)} calibration image(s); "
+        f"quantised children: {', '.join(traced)}"
+    )
+    return converted, note + _deprecation(caught)
+
+
+def _int8_static_pt2e(model, example, calibration):
+    try:
+        from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: F401
+    except ImportError as err:
+        raise VariantUnavailable(
+            f"PT2E quantisation is not in PyTorch {torch.__version__} ({err}); it moved to "
+            "torchao (torchao.quantization.pt2e), which srlab does not depend on"
+        ) from err
+    raise VariantUnavailable("PT2E quantisation is present but not wired up in srlab")
+
+
+def _compile(model, example, calibration):
+    compiled = torch.compile(copy.deepcopy(model))
+    start = time.perf_counter()
+    with torch.inference_mode():
+        compiled(example)  # the first call compiles
+    return compiled, (
+        f"torch.compile (inductor), first call {time.perf_counter() - start:.1f} s; the input "
+        "check runs eagerly (a graph break)"
+    )
+
+
+def _onnxruntime(model, example, calibration):
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise VariantUnavailable(
+            f"onnxruntime is not installed ({err}); pip install 'srlab[efficiency]'"
+        ) from err
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.onnx"
+        exporter = _export_onnx(model, example, path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+
+    def run(x: Tensor) -> Tensor:
+        return torch.from_numpy(session.run(None, {"lq": x.contiguous().numpy()})[0])
+
+    return run, (
+        f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, "
+        f"{torch.get_num_threads()} intra-op thread(s); {exporter}"
+    )
+
+
+def _export_onnx(model: nn.Module, example: Tensor, path: Path) -> str:
+    """Export with torch.export (dynamo=True), else the TorchScript exporter; returns which ran."""
+    try:
+        import onnxscript  # noqa: F401  (the dynamo exporter needs it)
+
+        with _quiet():  # a failed torch.export prints its whole graph
+            torch.onnx.export(
+                model, (example,), path, dynamo=True, input_names=["lq"], output_names=["sr"]
+            )
+        return "exporter: torch.export (dynamo=True)"
+    except Exception as err:  # noqa: BLE001 (any failure of the new exporter: try the old one)
+        while err.__cause__ is not None:  # the exporter wraps the error that stopped it
+            err = err.__cause__
+        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0][:160]}"
+    with _quiet():
+        torch.onnx.export(
+            model,
+            (example,),
+            path,
+            dynamo=False,
+            input_names=["lq"],
+            output_names=["sr"],
+            dynamic_axes={"lq": {0: "b", 2: "h", 3: "w"}, "sr": {0: "b", 2: "hs", 3: "ws"}},
+        )
+    return f"exporter: TorchScript (dynamo=False); dynamo=True failed with {reason}"
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Silence stdout, stderr, warnings and torch's own loggers for the duration (the exporters
+    print progress, graphs and warnings about optional packages)."""
+    logger = logging.getLogger("torch")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    sink = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                yield
+    finally:
+        logger.setLevel(level)
+
+
+def _has_params(module: nn.Module) -> bool:
+    return any(True for _ in module.parameters())
+
+
+def _deprecation(caught: list[warnings.WarningMessage]) -> str:
+    """'; deprecated: <first line of the warning>' if a DeprecationWarning was raised."""
+    for w in caught:
+        if issubclass(w.category, DeprecationWarning):
+            return f"; deprecated: {str(w.message).strip().splitlines()[0]}"
+    return ""
+
+
+_BUILDERS = {
+    "fp32": _fp32,
+    "channels_last": _channels_last,
+    "bf16_autocast": _bf16_autocast,
+    "int8_dynamic": _int8_dynamic,
+    "int8_static_fx": _int8_static_fx,
+    "int8_static_pt2e": _int8_static_pt2e,
+    "compile": _compile,
+    "onnxruntime": _onnxruntime,
+}
