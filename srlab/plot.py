@@ -1,8 +1,12 @@
 """Figures for SR results: side-by-side comparisons with a zoomed crop, error maps, and saving.
 
-Plain functions that build and return a matplotlib Figure; nothing here calls plt.show (a notebook
-shows the returned figure inline). Images are (3, h, w) tensors in [0, 1], converted for display
-with srlab.io.to_uint8, so what is shown is what an 8-bit file of the output would hold."""
+Plain functions that build and return a matplotlib Figure; nothing here calls plt.show. Each
+figure is made with pyplot (which sets up a notebook's inline display) and closed in pyplot before
+it is returned, so pyplot does not show it again at the end of the cell and open figures do not
+pile up: a notebook shows it once, where the cell ends with `fig` or calls display(fig).
+
+Images are (3, h, w) tensors in [0, 1], converted for display with
+srlab.io.to_uint8, so what is shown is what an 8-bit file of the output would hold."""
 
 from __future__ import annotations
 
@@ -72,6 +76,7 @@ def compare(
     for ax in axes.flat:
         ax.set_axis_off()
     fig.tight_layout()
+    plt.close(fig)  # shown by whoever displays the return value, once
     return fig
 
 
@@ -105,6 +110,7 @@ def error_map(sr: Tensor, hr: Tensor, *, vmax: float | None = None, title: str =
     ax.set_title(f"{title} mean {error.mean():.2f}, max {error.max():.1f}".strip(), fontsize=9)
     ax.set_axis_off()
     fig.tight_layout()
+    plt.close(fig)  # shown by whoever displays the return value, once
     return fig
 
 

@@ -10,9 +10,10 @@ from srlab.plot import compare, crop_on_hr_grid, error_map, save
 
 
 @pytest.fixture(autouse=True)
-def close_figures():
-    yield
+def no_open_figures():
     plt.close("all")
+    yield
+    assert plt.get_fignums() == []  # returned figures are closed in pyplot: no double display
 
 
 def images(scale=4, h=8, w=12):
