@@ -40,14 +40,16 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path):
     papermill.execute_notebook(
         str(path),
         str(out),
-        parameters={"profile": "smoke", "out_dir": str(tmp_path)},
+        parameters={"profile": "smoke", "out_dir": str(tmp_path), "results_dir": str(tmp_path)},
         kernel_name="python3",
         cwd=str(path.parent),
         progress_bar=False,
     )
     assert any(tmp_path.glob("*.png")), "the notebook saved no figure"
-    for results in tmp_path.glob("*.json"):
-        json.loads(results.read_text())  # results files are valid JSON
+    results = list(tmp_path.glob("*.json"))
+    assert results, "the notebook saved no results file"
+    for path in results:
+        assert "provenance" in json.loads(path.read_text()), f"{path.name} has no provenance"
 
 
 def test_unknown_parameter_fails_the_run(tmp_path):
@@ -57,7 +59,12 @@ def test_unknown_parameter_fails_the_run(tmp_path):
         papermill.execute_notebook(
             str(path),
             str(tmp_path / "out.ipynb"),
-            parameters={"profile": "smoke", "out_dir": str(tmp_path), "not_a_parameter": 1},
+            parameters={
+                "profile": "smoke",
+                "out_dir": str(tmp_path),
+                "results_dir": str(tmp_path),
+                "not_a_parameter": 1,
+            },
             kernel_name="python3",
             cwd=str(path.parent),
             progress_bar=False,
