@@ -46,7 +46,7 @@ import statistics
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,7 +156,8 @@ def measure(
     if reference not in names:
         raise ValueError(f"the reference runner {reference!r} is not among {names}")
     outputs = {r.variant: _outputs(r, lq) for r in runners}  # also the warm-up of each runner
-    times = _interleaved_times(runners, lq[:1], warmup=warmup, repeats=repeats)
+    calls = {r.variant: r.run for r in runners}
+    times = interleaved_times(calls, lq[:1], warmup=warmup, repeats=repeats)
     ref_out, ref_median = outputs[reference], statistics.median(times[reference])
     rows = []
     for runner in runners:
@@ -232,22 +233,25 @@ def _outputs(runner: Runner, lq: Tensor) -> Tensor:
         return torch.cat([runner.run(lq[i : i + 1]).float() for i in range(lq.shape[0])])
 
 
-def _interleaved_times(
-    runners: Sequence[Runner], x: Tensor, *, warmup: int, repeats: int
+def interleaved_times(
+    calls: Mapping[str, Callable[[Tensor], object]], x: Tensor, *, warmup: int, repeats: int
 ) -> dict[str, list[float]]:
-    """Seconds per call of each runner on x, measured round by round: every round calls each
-    runner once, starting one further along the list than the round before."""
+    """Seconds per call of each callable on x, under torch.inference_mode(), measured round by
+    round: every round calls each one once, starting one further along than the round before,
+    so a change in the machine's load hits all of them alike. The first `warmup` rounds are not
+    timed. Returns {name: [seconds per call] * repeats}."""
     if repeats < 2 or warmup < 0:
         raise ValueError(f"need repeats >= 2 and warmup >= 0, got {repeats=}, {warmup=}")
-    times: dict[str, list[float]] = {r.variant: [] for r in runners}
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
     with torch.inference_mode():
         for round_ in range(warmup + repeats):
-            for k in range(len(runners)):
-                runner = runners[(round_ + k) % len(runners)]
+            for k in range(len(names)):
+                name = names[(round_ + k) % len(names)]
                 start = time.perf_counter()
-                runner.run(x)
+                calls[name](x)
                 if round_ >= warmup:
-                    times[runner.variant].append(time.perf_counter() - start)
+                    times[name].append(time.perf_counter() - start)
     return times
 
 

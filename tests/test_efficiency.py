@@ -126,3 +126,13 @@ def test_tiling_throughput_is_exact_for_a_conv_net_with_enough_overlap():
     assert rows[0]["max_abs_diff"] == 0.0
     assert rows[1]["max_abs_diff"] <= 1e-5
     assert rows[1]["mb_per_s"] == pytest.approx(3 * 48 * 48 / 1e6 / rows[1]["median_s"])
+
+
+def test_interleaved_times_rotates_the_order_and_skips_warmup():
+    order = []
+    calls = {name: (lambda x, name=name: order.append(name)) for name in "abc"}
+    times = efficiency.interleaved_times(calls, torch.zeros(1), warmup=1, repeats=2)
+    assert {k: len(v) for k, v in times.items()} == {"a": 2, "b": 2, "c": 2}
+    assert order == list("abcbcacab")  # round r starts at name r
+    with pytest.raises(ValueError, match="repeats"):
+        efficiency.interleaved_times(calls, torch.zeros(1), warmup=0, repeats=1)
