@@ -50,12 +50,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-from srlab.checks import check_image
+from srlab.checks import check_image, check_scale
+from srlab.degradations import bi_degrade
 from srlab.infer import upscale
-from srlab.io import quantize
+from srlab.io import quantize, to_tensor
 from srlab.metrics import psnr
 
 VARIANTS = (
@@ -225,6 +227,45 @@ def tiling_throughput(
             }
         )
     return rows
+
+
+def crop_pairs(
+    images: Mapping[str, np.ndarray], *, scale: int, lr_size: int
+) -> tuple[Tensor, Tensor]:
+    """Same-size (lq, gt) batches for `measure`: the centre (lr_size * scale)^2 crop of each HR
+    image (uint8 HWC RGB, as srlab.data.bundled_images gives them) and its BI degradation
+    (MATLAB bicubic, rounded to 8 bits). Images smaller than the crop are left out.
+    Returns lq (n, 3, lr_size, lr_size) and gt (n, 3, lr_size * scale, lr_size * scale)."""
+    check_scale(scale)
+    side = lr_size * scale
+    crops = []
+    for img in images.values():
+        h, w = img.shape[:2]
+        if h >= side and w >= side:
+            top, left = (h - side) // 2, (w - side) // 2
+            crops.append(to_tensor(img[top : top + side, left : left + side]))
+    if not crops:
+        raise ValueError(f"no image is at least {side}x{side} pixels; use a smaller lr_size")
+    gt = torch.stack(crops)  # (n, 3, side, side)
+    return bi_degrade(gt, scale), gt
+
+
+def format_rows(rows: Sequence[dict], unavailable: Mapping[str, str] | None = None) -> str:
+    """`measure`'s rows (and the unavailable variants with their reasons) as a Markdown table."""
+    lines = [
+        "| variant | setup (s) | median (ms) | IQR (ms) | speed-up | MB/s | PSNR (dB) "
+        "| ΔPSNR (dB) | max abs diff |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['variant']} | {r['setup_s']:.1f} | {1e3 * r['median_s']:.1f} "
+            f"| {1e3 * r['iqr_s']:.1f} | {r['speedup']:.2f}x | {r['mb_per_s']:.2f} "
+            f"| {r['psnr']:.2f} | {r['delta_psnr_db']:+.3f} | {r['max_abs_diff']:.1e} |"
+        )
+    for variant, reason in (unavailable or {}).items():
+        lines.append(f"| {variant} | unavailable: {reason} | | | | | | | |")
+    return "\n".join(lines)
 
 
 def _outputs(runner: Runner, lq: Tensor) -> Tensor:

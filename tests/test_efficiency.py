@@ -136,3 +136,26 @@ def test_interleaved_times_rotates_the_order_and_skips_warmup():
     assert order == list("abcbcacab")  # round r starts at name r
     with pytest.raises(ValueError, match="repeats"):
         efficiency.interleaved_times(calls, torch.zeros(1), warmup=0, repeats=1)
+
+
+def test_crop_pairs_centre_crops_and_degrades():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    images = {"big": rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)}
+    images["small"] = images["big"][:10, :10]
+    lq, gt = efficiency.crop_pairs(images, scale=2, lr_size=8)
+    assert lq.shape == (1, 3, 8, 8) and gt.shape == (1, 3, 16, 16)  # "small" is left out
+    torch.testing.assert_close(
+        gt[0], torch.from_numpy(images["big"][12:28, 17:33]).permute(2, 0, 1) / 255
+    )
+    with pytest.raises(ValueError, match="lr_size"):
+        efficiency.crop_pairs({"small": images["small"]}, scale=2, lr_size=8)
+
+
+def test_format_rows_lists_every_variant_and_the_unavailable_ones():
+    row = dict(variant="fp32", setup_s=0.0, median_s=0.01, iqr_s=0.001, speedup=1.0, mb_per_s=2.0)
+    row |= dict(psnr=30.0, delta_psnr_db=0.0, max_abs_diff=0.0)
+    text = efficiency.format_rows([row], {"onnxruntime": "not installed"})
+    assert "| fp32 | 0.0 | 10.0 | 1.0 | 1.00x | 2.00 | 30.00 | +0.000 |" in text
+    assert "onnxruntime | unavailable: not installed" in text
