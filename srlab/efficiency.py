@@ -81,12 +81,14 @@ class VariantUnavailable(RuntimeError):
 class Runner:
     """One way of running a model. run: (b, 3, h, w) -> (b, 3, h*s, w*s) float32, called under
     torch.inference_mode(). setup_s: the one-off cost (conversion, calibration, export or
-    compilation). note: what was done, and anything the numbers do not show."""
+    compilation). note: what was done, and anything the numbers do not show. size_bytes: what the
+    weights take on disk (torch.save of the state_dict; the .onnx file)."""
 
     variant: str
     run: Callable[[Tensor], Tensor]
     setup_s: float
     note: str
+    size_bytes: int | None = None  # the saved weights (or .onnx file); None: not a file
 
 
 def make_runner(
@@ -108,8 +110,8 @@ def make_runner(
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
     model = model.eval()
     start = time.perf_counter()
-    run, note = _BUILDERS[variant](model, example, calibration)
-    return Runner(variant, run, time.perf_counter() - start, note)
+    run, note, size_bytes = _BUILDERS[variant](model, example, calibration)
+    return Runner(variant, run, time.perf_counter() - start, note, size_bytes)
 
 
 def make_runners(
@@ -151,7 +153,7 @@ def measure(
     "speedup" (reference median / this median), "mb_per_s" (megabytes of 8-bit RGB output per
     second, the seed notes' throughput unit), "psnr" (mean over the images),
     "delta_psnr_db" (minus the reference's), "max_abs_diff" (largest |output - reference output|
-    before rounding), "note"}."""
+    before rounding), "size_mb" (weights on disk, None if not a file), "note"}."""
     check_image(lq, "lq")
     check_image(gt, "gt")
     names = [r.variant for r in runners]
@@ -180,6 +182,7 @@ def measure(
                 "mb_per_s": sr[:1].numel() / 1e6 / median,  # one byte per 8-bit channel value
                 "psnr": float(scores.mean()),
                 "max_abs_diff": float((sr - ref_out).abs().max()),
+                "size_mb": None if runner.size_bytes is None else runner.size_bytes / 1e6,
                 "note": runner.note,
             }
         )
@@ -254,17 +257,18 @@ def format_rows(rows: Sequence[dict], unavailable: Mapping[str, str] | None = No
     """`measure`'s rows (and the unavailable variants with their reasons) as a Markdown table."""
     lines = [
         "| variant | setup (s) | median (ms) | IQR (ms) | speed-up | MB/s | PSNR (dB) "
-        "| ΔPSNR (dB) | max abs diff |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| ΔPSNR (dB) | max abs diff | size (MB) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['variant']} | {r['setup_s']:.1f} | {1e3 * r['median_s']:.1f} "
             f"| {1e3 * r['iqr_s']:.1f} | {r['speedup']:.2f}x | {r['mb_per_s']:.2f} "
-            f"| {r['psnr']:.2f} | {r['delta_psnr_db']:+.3f} | {r['max_abs_diff']:.1e} |"
+            f"| {r['psnr']:.2f} | {r['delta_psnr_db']:+.3f} | {r['max_abs_diff']:.1e} "
+            f"| {'-' if r['size_mb'] is None else format(r['size_mb'], '.2f')} |"
         )
     for variant, reason in (unavailable or {}).items():
-        lines.append(f"| {variant} | unavailable: {reason} | | | | | | | |")
+        lines.append(f"| {variant} | unavailable: {reason} | | | | | | | | |")
     return "\n".join(lines)
 
 
@@ -297,7 +301,7 @@ def interleaved_times(
 
 
 def _fp32(model, example, calibration):
-    return model, "float32 eager"
+    return model, "float32 eager", _state_bytes(model)
 
 
 def _channels_last(model, example, calibration):
@@ -306,7 +310,7 @@ def _channels_last(model, example, calibration):
     def run(x: Tensor) -> Tensor:
         return converted(x.contiguous(memory_format=torch.channels_last)).contiguous()
 
-    return run, "weights and input in channels-last (NHWC) memory layout"
+    return run, "weights and input in channels-last (NHWC) memory layout", _state_bytes(converted)
 
 
 def _bf16_autocast(model, example, calibration):
@@ -315,14 +319,9 @@ def _bf16_autocast(model, example, calibration):
             return model(x).float()
 
     native = torch.ops.mkldnn._is_mkldnn_bf16_supported()
-    return run, (
-        "torch.autocast('cpu', bfloat16): convs in bf16; "
-        + (
-            "this CPU has native bf16 support"
-            if native
-            else "no native bf16 on this CPU (emulated)"
-        )
-    )
+    support = "this CPU has native bf16 support" if native else "no native bf16 (emulated)"
+    # The weights stay float32 (autocast converts them at each call), so the size is fp32's.
+    return run, f"torch.autocast('cpu', bfloat16): convs in bf16; {support}", _state_bytes(model)
 
 
 def _int8_dynamic(model, example, calibration):
@@ -339,7 +338,7 @@ def _int8_dynamic(model, example, calibration):
             ": it covers nn.Linear and recurrent layers only, not nn.Conv2d, so this conv net "
             "runs in float32 exactly as before"
         )
-    return converted, note + _deprecation(caught)
+    return converted, note + _deprecation(caught), _state_bytes(converted)
 
 
 def _int8_static_fx(model, example, calibration):
@@ -367,7 +366,7 @@ def _int8_static_fx(model, example, calibration):
         f"FX graph mode, qconfig 'x86', {len(calibration)} calibration image(s); "
         f"quantised children: {', '.join(traced)}"
     )
-    return converted, note + _deprecation(caught)
+    return converted, note + _deprecation(caught), _state_bytes(converted)
 
 
 def _int8_static_pt2e(model, example, calibration):
@@ -386,9 +385,13 @@ def _compile(model, example, calibration):
     start = time.perf_counter()
     with torch.inference_mode():
         compiled(example)  # the first call compiles
-    return compiled, (
-        f"torch.compile (inductor), first call {time.perf_counter() - start:.1f} s; the input "
-        "check runs eagerly (a graph break)"
+    return (
+        compiled,
+        (
+            f"torch.compile (inductor), first call {time.perf_counter() - start:.1f} s; the input "
+            "check runs eagerly (a graph break)"
+        ),
+        None,
     )
 
 
@@ -407,13 +410,18 @@ def _onnxruntime(model, example, calibration):
         session = onnxruntime.InferenceSession(
             str(path), options, providers=["CPUExecutionProvider"]
         )
+        size = path.stat().st_size
 
     def run(x: Tensor) -> Tensor:
         return torch.from_numpy(session.run(None, {"lq": x.contiguous().numpy()})[0])
 
-    return run, (
-        f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, "
-        f"{torch.get_num_threads()} intra-op thread(s); {exporter}"
+    return (
+        run,
+        (
+            f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, "
+            f"{torch.get_num_threads()} intra-op thread(s); {exporter}"
+        ),
+        size,
     )
 
 
@@ -459,6 +467,13 @@ def _quiet():
                 yield
     finally:
         logger.setLevel(level)
+
+
+def _state_bytes(module: nn.Module) -> int:
+    """Bytes of torch.save(module.state_dict()): int8 modules store packed int8 weights."""
+    buffer = io.BytesIO()
+    torch.save(module.state_dict(), buffer)
+    return buffer.getbuffer().nbytes
 
 
 def _has_params(module: nn.Module) -> bool:

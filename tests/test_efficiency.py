@@ -155,7 +155,18 @@ def test_crop_pairs_centre_crops_and_degrades():
 
 def test_format_rows_lists_every_variant_and_the_unavailable_ones():
     row = dict(variant="fp32", setup_s=0.0, median_s=0.01, iqr_s=0.001, speedup=1.0, mb_per_s=2.0)
-    row |= dict(psnr=30.0, delta_psnr_db=0.0, max_abs_diff=0.0)
+    row |= dict(psnr=30.0, delta_psnr_db=0.0, max_abs_diff=0.0, size_mb=1.5)
     text = efficiency.format_rows([row], {"onnxruntime": "not installed"})
-    assert "| fp32 | 0.0 | 10.0 | 1.0 | 1.00x | 2.00 | 30.00 | +0.000 |" in text
+    assert "| fp32 | 0.0 | 10.0 | 1.0 | 1.00x | 2.00 | 30.00 | +0.000 | 0.0e+00 | 1.50 |" in text
     assert "onnxruntime | unavailable: not installed" in text
+
+
+def test_static_int8_weights_take_about_a_quarter_of_fp32():
+    torch.manual_seed(0)  # wide enough that the weights, not the per-module metadata, dominate
+    model = build("rcan", upscale=2, num_feat=64, num_group=1, num_block=1).eval()
+    lq = smooth_images(1, 16, seed=1)
+    runners, _ = efficiency.make_runners(
+        model, ["fp32", "int8_static_fx"], example=lq, calibration=[lq]
+    )
+    fp32, int8 = (r.size_bytes for r in runners)
+    assert 0.25 < int8 / fp32 < 0.35  # int8 weights plus float biases, scales and zero points
