@@ -115,7 +115,7 @@ def test_self_ensemble_changes_output_of_non_equivariant_model():
 def test_self_ensemble_with_tiles_equals_whole():
     model, x = TinySR(), image(3, 21, 18)
     whole = upscale(model, x, self_ensemble=True)
-    tiled = upscale(model, x, self_ensemble=True, tile=13, tile_overlap=4)
+    tiled = upscale(model, x, self_ensemble=True, tile=13, tile_overlap=4, progress=True)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
