@@ -27,6 +27,8 @@ def check_float01(x: Tensor, name: str) -> Tensor:
         raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
+    if x.is_meta:
+        return x  # a meta tensor (counting FLOPs without computing) has a dtype but no values
     # One pass: NaN propagates into the min/max and Inf lies outside [0, 1], so this catches all.
     lo, hi = (v.item() for v in torch.aminmax(x.detach()))
     if not (math.isfinite(lo) and math.isfinite(hi)):

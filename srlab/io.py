@@ -75,7 +75,7 @@ def imread(path: str | os.PathLike) -> np.ndarray:
         return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
 
 
-def _atomic(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call write(tmp), then rename tmp to path: readers see the old file or the new one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -102,7 +102,7 @@ def imwrite(path: str | os.PathLike, img: np.ndarray | Tensor) -> Path:
     fmt = Image.registered_extensions().get(Path(path).suffix.lower())
     if fmt is None:
         raise ValueError(f"unknown image extension for {path}")
-    return _atomic(path, lambda tmp: Image.fromarray(img).save(tmp, format=fmt))
+    return atomic_write(path, lambda tmp: Image.fromarray(img).save(tmp, format=fmt))
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
@@ -113,9 +113,9 @@ def write_json(path: str | os.PathLike, obj) -> Path:
             json.dump(obj, f, indent=2, sort_keys=False)
             f.write("\n")
 
-    return _atomic(path, write)
+    return atomic_write(path, write)
 
 
 def torch_save(path: str | os.PathLike, obj) -> Path:
     """torch.save, atomically. Load it back with torch.load(path, weights_only=True)."""
-    return _atomic(path, lambda tmp: torch.save(obj, tmp))
+    return atomic_write(path, lambda tmp: torch.save(obj, tmp))

@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 from torch import Tensor
 
 from srlab.checks import check_image, check_same_shape
-from srlab.io import _atomic, to_uint8
+from srlab.io import atomic_write, to_uint8
 from srlab.metrics import psnr
 
 
@@ -121,7 +121,9 @@ def save(fig: Figure, path: str | os.PathLike, *, dpi: int = 120) -> Path:
     if not path.suffix:
         path = path.with_suffix(".png")
     fmt = path.suffix.lstrip(".").lower()
-    return _atomic(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight"))
+    return atomic_write(
+        path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight")
+    )
 
 
 def _factor(name: str, img: Tensor, big_h: int, big_w: int) -> int:

@@ -47,3 +47,10 @@ def test_check_same_shape_and_scale():
     for bad in (5, 2.0, True, "4"):
         with pytest.raises(ValueError, match="scale"):
             checks.check_scale(bad)
+
+
+def test_meta_tensors_pass_value_checks_but_not_shape_checks():
+    x = torch.empty(1, 3, 8, 8, device="meta")
+    assert checks.check_image(x) is x  # FLOP counting runs models on meta tensors
+    with pytest.raises(ValueError, match="3 channels"):
+        checks.check_image(torch.empty(1, 4, 8, 8, device="meta"))
