@@ -300,6 +300,12 @@ def train(
         raise ValueError("resume=True needs cfg.out_dir, the folder of the run to continue")
     if resume and not (out_dir / "latest.pth").exists():
         raise FileNotFoundError(f"resume=True but there is no checkpoint {out_dir / 'latest.pth'}")
+    if isinstance(getattr(train_set, "generator", None), torch.Generator):
+        raise ValueError(
+            "train_set draws from its own torch.Generator, which train() can neither seed per "
+            "sample nor save in a checkpoint: build it with generator=None (train() seeds the "
+            "global RNGs before each sample, e.g. srlab.data.ImagePatches(..., generator=None))"
+        )
 
     created_group = _init_distributed()
     was_deterministic = torch.are_deterministic_algorithms_enabled()

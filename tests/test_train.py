@@ -135,6 +135,10 @@ def test_train_argument_errors(tmp_path):
         run(TrainConfig(**SMALL), resume=True)
     with pytest.raises(ValueError, match="stop_after must lie"):
         run(cfg, stop_after=7)
+    with_generator = script.RandomCrops()
+    with_generator.generator = torch.Generator()
+    with pytest.raises(ValueError, match="its own torch.Generator"):
+        train(fresh_model(), with_generator, cfg)
     with pytest.raises(ValueError, match="lr_mul prefix 'spynet.' matches no parameter"):
         run(replace(cfg, lr_mul=(("spynet.", 0.125),)))
     with pytest.raises(ValueError, match="freeze prefix 'edvr.' matches no parameter"):
