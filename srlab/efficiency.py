@@ -383,7 +383,7 @@ def _int8_static_pt2e(model, example, calibration):
 def _compile(model, example, calibration):
     compiled = torch.compile(copy.deepcopy(model))
     start = time.perf_counter()
-    with torch.inference_mode():
+    with torch.inference_mode(), _quiet():  # dynamo logs the graph break at the input check
         compiled(example)  # the first call compiles
     return (
         compiled,
