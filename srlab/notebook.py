@@ -3,7 +3,8 @@
 A notebook's `parameters` cell holds annotated literals (`iters: int | None = None  # help`);
 papermill injects `-p name value` overrides as a cell right after it. The first code cell after
 that calls `resolve_parameters(globals(), PROFILES)`, which
-- fails on a parameter the notebook does not declare (papermill itself only warns),
+- fails on a parameter the notebook does not declare (papermill itself only warns): any
+  lower-case global holding a literal that the parameters cell did not annotate,
 - checks each value against its annotation,
 - fills every parameter left at None from the chosen profile (smoke | quick | paper).
 """
@@ -47,6 +48,7 @@ def resolve_parameters(namespace: dict[str, Any], profiles: dict[str, dict[str, 
         k
         for k, v in namespace.items()
         if not k.startswith("_")
+        and not k.isupper()  # constants such as PROFILES, defined in the notebook itself
         and k not in declared
         and k not in _IPYTHON_NAMES
         and isinstance(v, _LITERAL_TYPES)

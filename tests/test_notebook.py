@@ -17,6 +17,7 @@ def namespace(**overrides):
         "iters": None,
         "lr": None,
         "name": "a",
+        "PROFILES": PROFILES,  # the notebook's own constants are not parameters
     }
     ns.update(overrides)
     return ns
