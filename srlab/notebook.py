@@ -12,6 +12,7 @@ that calls `resolve_parameters(globals(), PROFILES)`, which
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import subprocess
 import time
 import types
@@ -111,6 +112,7 @@ class Provenance:
         self.params = dict(vars(params))
         self.started = time.perf_counter()
         self.date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        self.load_at_start = _load_average()
 
     def record(self) -> dict[str, Any]:
         import torch
@@ -123,4 +125,15 @@ class Provenance:
             "threads": torch.get_num_threads(),
             "date_utc": self.date,
             "wall_time_s": round(time.perf_counter() - self.started, 1),
+            # Timings are only comparable on an idle machine: record how busy this one was.
+            "cpu_count": os.cpu_count(),
+            "load_average_1min": {"start": self.load_at_start, "end": _load_average()},
         }
+
+
+def _load_average() -> float | None:
+    """The 1-minute load average (processes wanting a CPU), where the OS reports one."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None

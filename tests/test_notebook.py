@@ -56,3 +56,4 @@ def test_provenance_records_parameters_and_commit():
     rec = notebook.Provenance(p).record()
     assert rec["parameters"]["iters"] == 100
     assert {"git_commit", "srlab_version", "date_utc", "wall_time_s", "threads"} <= set(rec)
+    assert set(rec["load_average_1min"]) == {"start", "end"}
