@@ -1,0 +1,247 @@
+"""Optical flow without downloads: pretrain SpyNet on synthetic clips whose flow is known exactly,
+measure it, and cache it.
+
+BasicVSR aligns with a SpyNet that was pretrained on real optical-flow data (Sintel) and then
+fine-tuned with the SR network (Sec. 4 of the BasicVSR paper). srlab ships no weights and downloads
+nothing, so it pretrains SpyNet itself on `srlab.data.synthetic_video` clips, where the flow is
+known in every pixel. BasicVSR runs SpyNet on the *LR* frames, so that is what it is trained on:
+LR frames made with the same degradation as the SR input, and the ground-truth flow brought to the
+LR grid with `srlab.data.downscale_flow`.
+
+    spynet = pretrained_spynet(iters=1000, seed=0)      # trains once, then loads from .cache/
+    report = evaluate_flow(spynet, bundled_videos("test"), scale=4, degradation="BI")
+    report["epe"], report["epe_zero"]                   # ours vs "no motion", in LR pixels
+
+With official weights, skip all this: SpyNet(load_path="spynet_sintel_final-3d2a1287.pth"), or
+srlab.checkpoints.load(model, path) for a whole BasicVSR checkpoint."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from srlab import checkpoints
+from srlab.archs.spynet import SpyNet
+from srlab.checks import check_same_shape, check_tensor
+from srlab.data import SyntheticClip, downscale_flow, synthetic_video
+from srlab.degradations import degrade
+
+# Bump when a change to the pretraining code changes the weights it produces: old cache files
+# then stop matching, instead of being silently reused.
+PRETRAIN_VERSION = 1
+DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"
+
+
+def epe(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+    """End-point error: the Euclidean distance between predicted and true flow vectors, averaged
+    over pixels (over the pixels where mask is 1, if a mask is given).
+
+    pred, gt: (..., 2, h, w) in pixels; mask: (..., 1, h, w) with values in {0, 1}, or None.
+    Returns a scalar tensor. A mask with no valid pixel is an error, not a NaN."""
+    check_tensor(pred, "pred")
+    check_tensor(gt, "gt")
+    check_same_shape(pred, gt, "pred", "gt")
+    if pred.dim() < 3 or pred.shape[-3] != 2:
+        raise ValueError(f"pred and gt must be flows (..., 2, h, w), got {tuple(pred.shape)}")
+    error = (pred - gt).square().sum(dim=-3, keepdim=True).sqrt()  # (..., 1, h, w)
+    if mask is None:
+        return error.mean()
+    check_tensor(mask, "mask")
+    if mask.shape != error.shape:
+        raise ValueError(f"mask must have shape {tuple(error.shape)}, got {tuple(mask.shape)}")
+    valid = mask.to(error.dtype).sum()
+    if valid == 0:
+        raise ValueError("mask has no valid pixel")
+    return (error * mask).sum() / valid
+
+
+def downscale_mask(mask: Tensor, scale: int) -> Tensor:
+    """A validity mask on the LR grid: an LR pixel is valid only if all scale x scale HR pixels it
+    covers are. mask: (..., 1, H, W) in {0, 1} -> (..., 1, H/scale, W/scale)."""
+    lead = mask.shape[:-3]
+    flat = mask.reshape(-1, *mask.shape[-3:])
+    low = -F.max_pool2d(-flat, scale)  # min-pool
+    return low.reshape(*lead, *low.shape[-3:])
+
+
+def lr_flow_pairs(clip: SyntheticClip, *, scale: int, degradation: str) -> dict[str, Tensor]:
+    """Every pair of neighbouring frames of a synthetic clip, both ways, on the LR grid.
+
+    Returns {"ref", "supp": (2(t-1), 3, h, w) LR frames; "flow": (2(t-1), 2, h, w) LR pixels,
+    the flow that warps supp onto ref (SpyNet's output convention); "mask": (2(t-1), 1, h, w)}.
+    The first t-1 pairs are (frame i, frame i+1) with flow_backward[i], the rest
+    (frame i+1, frame i) with flow_forward[i]."""
+    lqs = degrade(clip.frames, scale, degradation)  # (t, 3, h, w)
+    return {
+        "ref": torch.cat([lqs[:-1], lqs[1:]]),
+        "supp": torch.cat([lqs[1:], lqs[:-1]]),
+        "flow": downscale_flow(torch.cat([clip.flow_backward, clip.flow_forward]), scale),
+        "mask": downscale_mask(torch.cat([clip.mask_backward, clip.mask_forward]), scale),
+    }
+
+
+def train_spynet(
+    *,
+    iters: int,
+    seed: int = 0,
+    size: int = 32,
+    num_clips: int = 32,
+    num_frames: int = 5,
+    batch_size: int = 8,
+    lr: float = 5e-4,
+    scale: int = 4,
+    degradation: str = "BI",
+    progress: bool = True,
+) -> tuple[SpyNet, dict]:
+    """Train a SpyNet from scratch on LR frames of synthetic clips, with the end-point error (on
+    valid pixels) as the loss. The caller's global RNG is left as it was.
+
+    size: LR side of the training frames (the clips are rendered at size * scale);
+    num_clips clips of num_frames frames each, from synthetic_video seeds derived from `seed`.
+    Adam (betas 0.9, 0.999) with a cosine schedule from lr to 0.
+    Returns (model in eval mode, {"loss": [per-iteration EPE], "wall_time_s": float})."""
+    if iters < 1:
+        raise ValueError(f"iters must be positive, got {iters}")
+    t0 = time.perf_counter()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        pairs = [
+            lr_flow_pairs(
+                synthetic_video(seed * 10_000 + k, num_frames=num_frames, size=(size * scale,) * 2),
+                scale=scale,
+                degradation=degradation,
+            )
+            for k in range(num_clips)
+        ]
+        pool = {key: torch.cat([p[key] for p in pairs]) for key in pairs[0]}  # (n, c, h, w)
+        model = SpyNet()
+        for level in model.basic_module:  # start at "no motion", the zero-flow baseline, rather
+            nn.init.zeros_(level.basic_module[-1].weight)  # than at random flows
+            nn.init.zeros_(level.basic_module[-1].bias)
+        optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        g = torch.Generator().manual_seed(seed)
+        losses = []
+        model.train()
+        for it in tqdm(range(iters), desc="spynet", disable=not progress):
+            for group in optimizer.param_groups:
+                group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * it / iters))
+            idx = torch.randint(0, len(pool["ref"]), (batch_size,), generator=g)
+            pred = model(pool["ref"][idx], pool["supp"][idx])  # (b, 2, h, w)
+            loss = epe(pred, pool["flow"][idx], pool["mask"][idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+    return model.eval(), {"loss": losses, "wall_time_s": time.perf_counter() - t0}
+
+
+@torch.no_grad()
+def evaluate_flow(
+    spynet: SpyNet, clips: Mapping[str, SyntheticClip], *, scale: int, degradation: str
+) -> dict:
+    """End-point error of `spynet` on the LR frames of held-out synthetic clips, next to the
+    zero-flow baseline (predicting "no motion", whose EPE is the mean true motion), both over
+    valid pixels (visible in both frames) of every neighbouring pair, in both directions.
+
+    Returns {"epe": float, "epe_zero": float, "per_clip": {name: {"epe", "epe_zero"}},
+    "unit": "LR pixels"}; the totals weight every valid pixel equally."""
+    was_training = spynet.training
+    spynet.eval()
+    per_clip, err_sum, zero_sum, n_valid = {}, 0.0, 0.0, 0.0
+    for name, clip in clips.items():
+        p = lr_flow_pairs(clip, scale=scale, degradation=degradation)
+        pred = spynet(p["ref"], p["supp"])
+        n = p["mask"].sum().item()
+        e, z = epe(pred, p["flow"], p["mask"]).item(), epe(0 * pred, p["flow"], p["mask"]).item()
+        per_clip[name] = {"epe": e, "epe_zero": z}
+        err_sum, zero_sum, n_valid = err_sum + e * n, zero_sum + z * n, n_valid + n
+    spynet.train(was_training)
+    return {
+        "epe": err_sum / n_valid,
+        "epe_zero": zero_sum / n_valid,
+        "per_clip": per_clip,
+        "unit": "LR pixels",
+    }
+
+
+@torch.no_grad()
+def with_estimated_flows(
+    clips: Mapping[str, SyntheticClip], spynet: SpyNet, *, scale: int, degradation: str
+) -> dict[str, SyntheticClip]:
+    """Copies of the clips whose flows are `spynet`'s estimates on their whole LR frames instead of
+    the truth, stored so that srlab.data (downscale_flow, VideoPatches) reads them back exactly.
+
+    Why: a frozen SpyNet gives a clip the same flow at every training step, so it can be computed
+    once per clip rather than inside every step (for small crops that is most of the cost), and
+    the training windows then carry learned flow where they would carry the true one.
+    The LR flow (t-1, 2, h, w) is stored on the HR grid as each LR pixel's value repeated over its
+    scale x scale block, times scale: downscale_flow (block mean / scale) undoes this exactly.
+    Frames and masks are the clip's own."""
+    out = {}
+    for name, clip in clips.items():
+        lqs = degrade(clip.frames, scale, degradation)  # (t, 3, h, w)
+        # SpyNet()(ref, supp) warps supp onto ref: flow_forward[i] warps frame i onto frame i+1,
+        # flow_backward[i] frame i+1 onto frame i (srlab.data's convention, BasicVSR's).
+        pairs = {"flow_forward": (lqs[1:], lqs[:-1]), "flow_backward": (lqs[:-1], lqs[1:])}
+        flows = {}
+        for key, (ref, supp) in pairs.items():
+            flow = spynet(ref, supp)  # (t-1, 2, h, w) in LR pixels
+            flows[key] = F.interpolate(flow, scale_factor=scale, mode="nearest") * scale
+        out[name] = dataclasses.replace(clip, **flows)
+    return out
+
+
+def cache_path(cache_dir: str | Path | None = None, **settings) -> Path:
+    """The cache file of a pretraining run: named by its main settings and a hash of all of them,
+    so different settings never share a file."""
+    key = json.dumps({"version": PRETRAIN_VERSION, **settings}, sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
+    name = (
+        f"spynet_synthetic_{settings['degradation']}x{settings['scale']}"
+        f"_it{settings['iters']}_seed{settings['seed']}_{digest}.pth"
+    )
+    return Path(cache_dir if cache_dir is not None else DEFAULT_CACHE_DIR) / name
+
+
+def pretrained_spynet(
+    *,
+    cache_dir: str | Path | None = None,
+    iters: int = 1000,
+    seed: int = 0,
+    size: int = 32,
+    batch_size: int = 8,
+    lr: float = 5e-4,
+    scale: int = 4,
+    degradation: str = "BI",
+    force: bool = False,
+    progress: bool = True,
+) -> SpyNet:
+    """A SpyNet pretrained on synthetic LR clips (train_spynet), trained once and then read from a
+    cache file (default: the checkout's .cache/, which git ignores), keyed by every setting.
+
+    force=True retrains and overwrites. The file is an srlab checkpoint written atomically (so a
+    crash never leaves half a file), with the settings and the loss curve under "pretrain"; it is
+    read back with weights_only=True. Returns the model in eval mode."""
+    settings = dict(
+        iters=iters, seed=seed, size=size, batch_size=batch_size, lr=lr, scale=scale,
+        degradation=degradation,
+    )  # fmt: skip
+    path = cache_path(cache_dir, **settings)
+    model = SpyNet()
+    if path.exists() and not force:
+        return checkpoints.load(model, path).eval()
+    model, history = train_spynet(**settings, progress=progress)
+    checkpoints.save(
+        path, model, arch="spynet", kwargs={}, extra={"pretrain": {**settings, **history}}
+    )
+    return model
