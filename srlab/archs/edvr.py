@@ -26,10 +26,15 @@ from torch import Tensor, nn
 from srlab.archs.blocks import ResidualBlockNoBN, make_layer
 from srlab.checks import check_video
 
-try:
-    from torchvision.ops import deform_conv2d as torchvision_deform_conv2d
-except ImportError:  # optional: the pure-PyTorch version below runs everywhere
-    torchvision_deform_conv2d = None
+
+def _torchvision_deform_conv2d():
+    """torchvision's fused kernel if torchvision is installed (optional: the pure-PyTorch version
+    below runs everywhere). Looked up on first use, so importing srlab never imports torchvision."""
+    try:
+        from torchvision.ops import deform_conv2d
+    except ImportError:
+        return None
+    return deform_conv2d
 
 
 def _pair(v: int | tuple[int, int]) -> tuple[int, int]:
@@ -150,12 +155,17 @@ class DCNv2Pack(nn.Module):
         and masks from. Returns (b, out_channels, h_out, w_out)."""
         o1, o2, mask = torch.chunk(self.conv_offset(feat), 3, dim=1)
         offset, mask = torch.cat([o1, o2], dim=1), torch.sigmoid(mask)
-        offset_absmean = offset.abs().mean().item()
-        if offset_absmean > 50:  # EDVR's known failure: offsets overflow and training collapses
-            warnings.warn(f"DCNv2Pack offset abs mean is {offset_absmean:.1f} (> 50)", stacklevel=2)
+        if self.training:  # EDVR's known failure: offsets overflow and training collapses.
+            # Checked only in training: .item() syncs, and would stop tracing, compile and meta.
+            offset_absmean = offset.abs().mean().item()
+            if offset_absmean > 50:
+                warnings.warn(
+                    f"DCNv2Pack offset abs mean is {offset_absmean:.1f} (> 50)", stacklevel=2
+                )
         args = (self.weight, self.bias, self.stride, self.padding, self.dilation)
-        if torchvision_deform_conv2d is not None:
-            return torchvision_deform_conv2d(x, offset, *args, mask=mask)
+        fused = _torchvision_deform_conv2d()
+        if fused is not None:
+            return fused(x, offset, *args, mask=mask)
         return modulated_deform_conv2d(x, offset, mask, *args)
 
 
