@@ -11,6 +11,7 @@ Cell markers: `# %%` starts a code cell, `# %% [markdown]` a markdown cell (line
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -61,10 +62,17 @@ def build(name: str) -> Path:
 
 
 def run(name: str, *args: str) -> None:
+    """Execute into a temporary file and replace the committed notebook only if every cell ran:
+    a failed or interrupted run never leaves a half-executed notebook behind."""
     path = build(name)
-    cmd = [sys.executable, "-m", "papermill", str(path), str(path), "-k", "python3"]
+    tmp = path.with_name(f".{path.stem}.running.ipynb")
+    cmd = [sys.executable, "-m", "papermill", str(path), str(tmp), "-k", "python3"]
     cmd += ["--cwd", str(path.parent), *args]
-    subprocess.run(cmd, check=True)
+    try:
+        subprocess.run(cmd, check=True)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
