@@ -60,8 +60,9 @@ from srlab.notebook import resolve_parameters
 # blocks per branch, keyframe stride 5, a 5-frame refill window, 15-frame clips of 64x64, batch 32,
 # lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick fits about 20 minutes on one CPU thread:
 # the 64-channel HR convs of the upsampler (fixed in BasicSR) cost most of every step, so it takes
-# many small steps (one 5-frame clip of 16x16 per step; a pilot's BasicVSR passed bicubic after
-# about 300 such steps, while 100 steps of larger batches left every model below it).
+# many small steps: one 5-frame clip of 16x16 per step. In a pilot, the number of steps mattered
+# more than their size: BasicVSR with these settings was 0.2 dB below bicubic after 150 steps and
+# 1.3 dB above it after 300, while 100 steps of two 10-frame clips left every model below it.
 PROFILES = {
     "smoke": dict(
         num_feat=8, num_block=1, temporal_padding=1, iters=2, batch_size=1, patch=8, num_frames=3,
@@ -69,8 +70,8 @@ PROFILES = {
         test_size=64, threads=1,
     ),
     "quick": dict(
-        num_feat=16, num_block=2, temporal_padding=2, iters=300, batch_size=1, patch=16,
-        num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=300, seeds="0,1,2",
+        num_feat=16, num_block=2, temporal_padding=2, iters=250, batch_size=1, patch=16,
+        num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=1000, seeds="0,1,2",
         test_clips=4, test_frames=15, test_size=0, threads=1,
     ),
     "paper": dict(
@@ -99,7 +100,7 @@ from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
 from srlab.data import SyntheticClip, VideoPatches, bundled_videos
 from srlab.evaluate import mean_std, paired_differences, verdict
-from srlab.flow import evaluate_flow, pretrained_spynet
+from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
 from srlab.notebook import Provenance, parse_seeds
 from srlab.train import TrainConfig, train
@@ -115,8 +116,8 @@ if P.data_root:
         "data_root: training on REDS needs a patch dataset that streams real clips from disk, "
         "which srlab.data does not have yet (VideoPatches renders synthetic clips in memory)"
     )
-if isinstance(keyframe_stride, bool) or keyframe_stride < 1:
-    raise ValueError(f"keyframe_stride (training) must be a positive int, got {keyframe_stride!r}")
+if P.keyframe_stride < 1:
+    raise ValueError(f"keyframe_stride (the training stride) must be >= 1, got {P.keyframe_stride}")
 if P.flow not in ("spynet", "oracle"):
     raise ValueError(f"flow must be 'spynet' or 'oracle', got {P.flow!r}")
 if P.threads:
@@ -134,7 +135,7 @@ if min(P.num_frames, P.test_frames) < window:
         f"2 * temporal_padding + 1 = {window}, the refill window"
     )
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
-arch = dict(num_feat=P.num_feat, num_block=P.num_block, keyframe_stride=keyframe_stride,
+arch = dict(num_feat=P.num_feat, num_block=P.num_block, keyframe_stride=P.keyframe_stride,
             temporal_padding=P.temporal_padding)  # fmt: skip
 print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_size} clips of "
       f"{P.num_frames} frames of {P.patch}x{P.patch} LR, lr {P.lr}, flow {P.flow}, seeds {seeds}, "
@@ -148,9 +149,7 @@ print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_siz
 # rendered over test photographs only. LR frames are made with the chosen degradation.
 
 # %%
-train_set = VideoPatches(
-    patch_size=P.patch, num_frames=P.num_frames, degradation=P.degradation, scale=SCALE
-)
+train_clips = bundled_videos("train")
 n = P.test_frames
 test_synthetic = {}  # name -> SyntheticClip cut to test_frames (and test_size)
 for name, c in list(bundled_videos("test").items())[: P.test_clips]:
@@ -168,7 +167,7 @@ test_inputs = {
     for name, c in test_synthetic.items()
 }
 print(f"training: windows of {P.num_frames} frames, {P.patch}x{P.patch} LR, from "
-      f"{len(train_set)} clips")  # fmt: skip
+      f"{len(train_clips)} clips")  # fmt: skip
 for name, x in test_inputs.items():
     print(f"test clip {name}: LR {tuple(x['lq'].shape)} -> HR {tuple(x['gt'].shape[-2:])}")
 
@@ -180,15 +179,15 @@ for name, x in test_inputs.items():
 # always in it.
 
 # %%
-strides = {int(s) for s in keyframe_strides.split(",") if s.strip()} | {0, keyframe_stride}
+strides = {int(s) for s in P.keyframe_strides.split(",") if s.strip()} | {0, P.keyframe_stride}
 strides = sorted(strides, key=lambda s: (len(keyframe_indices(n, s)), -s))
 num_keys = {s: len(keyframe_indices(n, s)) for s in strides}
 for s in strides:
-    mark = "  <- the training stride" if s == keyframe_stride else ""
+    mark = "  <- the training stride" if s == P.keyframe_stride else ""
     print(f"stride {s:>2}: {num_keys[s]:>2} of {n} frames are keyframes "
           f"{keyframe_indices(n, s)}{mark}")  # fmt: skip
-train_keys = keyframe_indices(P.num_frames, keyframe_stride)
-print(f"in training ({P.num_frames}-frame windows, stride {keyframe_stride}): {train_keys}")
+train_keys = keyframe_indices(P.num_frames, P.keyframe_stride)
+print(f"in training ({P.num_frames}-frame windows, stride {P.keyframe_stride}): {train_keys}")
 
 # %% [markdown]
 # ## SpyNet without downloads
@@ -198,8 +197,16 @@ print(f"in training ({P.num_frames}-frame windows, stride {keyframe_stride}): {t
 # settings as `basicvsr_ablation`, so the two notebooks share the cache) and checks it on the test
 # clips against the trivial "no motion" estimate. With `flow="oracle"` the true flow is used
 # instead, in training and at test time.
+#
+# A frozen SpyNet (unless `finetune_spynet`) is the same in every model and gives a clip the same
+# flow every time, so it runs once per clip: on the training clips, whose windows then carry its
+# flow (`with_estimated_flows`, as in `basicvsr_ablation`), and on the test clips, timed, whose flow
+# is handed to every run (so the stride is the only difference between runs of one model) and whose
+# time per frame is added to every run's. Fine-tuned, SpyNet differs per model and runs inside it.
 
 # %%
+frozen = P.flow == "spynet" and not P.finetune_spynet
+flow_ms = dict.fromkeys(test_inputs, 0.0)  # test clip -> SpyNet's ms per frame, if run once
 if P.flow == "spynet":
     spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=P.degradation)
     flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=P.degradation)
@@ -208,6 +215,20 @@ if P.flow == "spynet":
 else:
     spynet, flow_report = None, None
     print("flow='oracle': every model gets the true LR flow; SpyNet is not used")
+if frozen:
+    with torch.no_grad():
+        train_clips = with_estimated_flows(train_clips, spynet, scale=SCALE,
+                                           degradation=P.degradation)  # fmt: skip
+    for name, x in test_inputs.items():
+        start = time.perf_counter()
+        with torch.inference_mode():
+            forward, backward = estimate_flows(spynet, x["lq"][None])  # (1, t-1, 2, h, w) each
+        flow_ms[name] = 1000 * (time.perf_counter() - start) / n
+        test_inputs[name] = {**x, "flow_forward": forward[0], "flow_backward": backward[0]}
+    print(f"SpyNet on the test clips: {np.mean(list(flow_ms.values())):.1f} ms per frame")
+given_flows = P.flow == "oracle" or frozen  # the flows of the training windows and test clips
+train_set = VideoPatches(train_clips, patch_size=P.patch, num_frames=P.num_frames,
+                         degradation=P.degradation, scale=SCALE)  # fmt: skip
 
 # %% [markdown]
 # ## Training the three rows, seed by seed
@@ -250,11 +271,11 @@ for seed in seeds:
         if spynet is not None:
             model.spynet.load_state_dict(spynet.state_dict())
         if not finetune:
-            model.spynet.requires_grad_(False)  # frozen (and unused with the true flow)
+            model.spynet.requires_grad_(False)  # frozen (its flow comes with the data)
         history = train(
             model, train_set, TrainConfig(**config, seed=seed),
             forward=(lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))
-            if P.flow == "oracle" else None,
+            if given_flows else None,
         )  # fmt: skip
         models[variant, seed], losses[variant, seed] = model.eval(), history["loss"]
         params[variant] = count_params(model) - count_params(model.spynet)
@@ -272,29 +293,12 @@ for variant in VARIANTS:
 # forward pass divided by the number of frames (the paper's protocol: inference only, time per
 # frame; SpyNet included unless `flow="oracle"`). The runs on one clip follow each other in a
 # rotating order, so a warm-up pass or a change in the machine's load does not always hit the same
-# setting; the runtime of a setting is the median over all clips and seeds.
-#
-# With `flow="spynet"` and a frozen SpyNet, every model holds the same SpyNet, so every run on a
-# clip would estimate the same flow: SpyNet runs once per clip, timed, its flow is handed to every
-# run (`evaluate_clips(..., flow="oracle")` passes the clip's flows in), and its time per frame is
-# added to every run's. Besides saving time, this makes the stride the only difference between
-# runs of one model. A fine-tuned SpyNet (`finetune_spynet`) differs per model and runs in each.
-
-# %%
-flow_ms = dict.fromkeys(test_inputs, 0.0)  # clip -> SpyNet's ms per frame, when it runs once
-shared_flow = P.flow == "spynet" and not finetune
-if shared_flow:
-    for name, x in test_inputs.items():
-        start = time.perf_counter()
-        with torch.inference_mode():
-            forward, backward = estimate_flows(spynet, x["lq"][None])  # (1, t-1, 2, h, w) each
-        flow_ms[name] = 1000 * (time.perf_counter() - start) / n
-        test_inputs[name] = {**x, "flow_forward": forward[0], "flow_backward": backward[0]}
-    print(f"SpyNet: {np.mean(list(flow_ms.values())):.1f} ms per frame, run once per clip")
+# setting; the runtime of a setting is the median over all clips and seeds (with a frozen SpyNet,
+# plus SpyNet's time per frame on that clip, see above).
 
 # %%
 jobs = [("BasicVSR", 0), ("+coupled", 0)] + [(ICONVSR, s) for s in strides]
-given = "oracle" if shared_flow else P.flow  # "oracle": the flows in test_inputs are passed in
+given = "oracle" if given_flows else "spynet"  # "oracle": test_inputs' flows are passed in
 scores, latency = {}, {}  # (variant, stride, seed, clip) -> (t,) PSNR per frame; s per frame
 bicubic = {}  # clip -> (t,) PSNR per frame of bicubic upsampling
 bar = tqdm(total=len(seeds) * len(test_inputs) * len(jobs), desc="evaluation")
@@ -315,7 +319,7 @@ per_clip = {job: {c: float(np.mean([scores[(*job, s, c)].mean() for s in seeds])
 ms = {job: 1000 * float(np.median([latency[(*job, s, c)] for s in seeds for c in clips]))
       for job in jobs}  # fmt: skip
 bicubic_mean = float(np.mean([bicubic[c] for c in clips]))
-iconvsr_mean = mean_std(psnr[ICONVSR, keyframe_stride])[0]
+iconvsr_mean = mean_std(psnr[ICONVSR, P.keyframe_stride])[0]
 print(f"bicubic {bicubic_mean:.2f} dB; IconVSR at its training stride {iconvsr_mean:.2f} dB, "
       f"{iconvsr_mean - bicubic_mean:+.2f} dB vs bicubic")  # fmt: skip
 
@@ -359,7 +363,7 @@ ms_per_key, base = np.polyfit(share, runtime, 1)
 print(f"runtime per frame ≈ {base:.1f} ms + {ms_per_key:.1f} ms x (keyframes per frame): each "
       f"keyframe adds about {ms_per_key:.1f} ms, on {torch.get_num_threads()} thread(s)")
 print(f"every frame a keyframe costs {runtime[-1] / runtime[0]:.2f}x no keyframe; the training "
-      f"stride {keyframe_stride} costs {ms[ICONVSR, keyframe_stride] / ms['BasicVSR', 0]:.2f}x "
+      f"stride {P.keyframe_stride} costs {ms[ICONVSR, P.keyframe_stride] / ms['BasicVSR', 0]:.2f}x "
       f"BasicVSR")  # fmt: skip
 
 # %% [markdown]
@@ -415,7 +419,7 @@ fig, ax = plt.subplots(figsize=(9, 3.8))
 for j, s in enumerate(strides[1:], start=1):
     gain = np.mean([scores[ICONVSR, s, seed, c] - scores[(*none, seed, c)]
                     for seed in seeds for c in clips], axis=0)  # fmt: skip
-    ax.plot(gain, color=f"C{j}", lw=2.5 if s == keyframe_stride else 1,
+    ax.plot(gain, color=f"C{j}", lw=2.5 if s == P.keyframe_stride else 1,
             label=f"stride {s} ({num_keys[s]} keyframes)")  # fmt: skip
     at = keyframe_indices(n, s)
     ax.plot(at, gain[at], "o", color=f"C{j}", ms=4)
@@ -438,7 +442,7 @@ paper_rows = papers.table("basicvsr", "iconvsr_ablation")
 paper = {(r["dataset"], r["refill"], r["coupled"]): r for r in paper_rows}
 confidence = {r["dataset"]: r["confidence"] for r in paper_rows}
 datasets = sorted({r["dataset"] for r in paper_rows}, key=lambda d: d != "REDS4")  # REDS4 first
-row_of = {variant: (ICONVSR, keyframe_stride) if variant == ICONVSR else (variant, 0)
+row_of = {variant: (ICONVSR, P.keyframe_stride) if variant == ICONVSR else (variant, 0)
           for variant in VARIANTS}  # fmt: skip
 STEPS = [("BasicVSR", "+coupled"), ("+coupled", ICONVSR), ("BasicVSR", ICONVSR)]
 table = ["| variant | params | ours (dB) | "
@@ -514,7 +518,7 @@ count = {k: sum(o["verdict"] == k for o in vs_none) for k in ("reproduced", "rev
 best = max(strides, key=lambda s: mean_std(psnr[ICONVSR, s])[0])
 gain_all = mean_std(sweep[strides[-1]])[0]
 summary = (
-    f"Keyframes at inference, one IconVSR trained with stride {keyframe_stride}: of "
+    f"Keyframes at inference, one IconVSR trained with stride {P.keyframe_stride}: of "
     f"{len(vs_none)} strides compared with none, {count['reproduced']} reproduce 'more keyframes, "
     f"higher PSNR', {count['reversed']} reverse it and {count['not resolved']} are not resolved. "
     f"Every frame a keyframe changes PSNR by {gain_all:+.3f} dB over none at "
@@ -537,7 +541,7 @@ results = dict(
               "runtime": "median over clips and seeds of one forward pass / frames, "
                          "torch.inference_mode, rotating order; SpyNet included unless "
                          "flow='oracle' (a frozen SpyNet timed once per clip and added)",
-              "spynet_ms_per_frame": flow_ms if shared_flow else None,
+              "spynet_ms_per_frame": flow_ms if frozen else None,
               "threads": torch.get_num_threads()},
     spynet=flow_report and {k: flow_report[k] for k in ("epe", "epe_zero", "unit")},  # None: oracle
     params=params,
