@@ -27,8 +27,10 @@ def check_float01(x: Tensor, name: str) -> Tensor:
         raise TypeError(f"{name} must be a float tensor in [0, 1], got dtype {x.dtype}{hint}")
     if x.numel() == 0:
         raise ValueError(f"{name} is empty (shape {tuple(x.shape)})")
-    if x.is_meta:
-        return x  # a meta tensor (counting FLOPs without computing) has a dtype but no values
+    if x.is_meta or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        # A meta tensor (counting FLOPs) has no values, and while a model is traced or compiled
+        # (ONNX export, torch.compile) reading values would break the graph: shapes are checked.
+        return x
     # One pass: NaN propagates into the min/max and Inf lies outside [0, 1], so this catches all.
     lo, hi = (v.item() for v in torch.aminmax(x.detach()))
     if not (math.isfinite(lo) and math.isfinite(hi)):

@@ -54,3 +54,14 @@ def test_meta_tensors_pass_value_checks_but_not_shape_checks():
     assert checks.check_image(x) is x  # FLOP counting runs models on meta tensors
     with pytest.raises(ValueError, match="3 channels"):
         checks.check_image(torch.empty(1, 4, 8, 8, device="meta"))
+
+
+def test_value_checks_do_not_break_a_compiled_graph():
+    def f(x):
+        return checks.check_image(x) * 2
+
+    compiled = torch.compile(f, backend="eager", fullgraph=True)  # fails on a graph break
+    x = torch.rand(1, 3, 4, 4)
+    assert torch.equal(compiled(x), x * 2)
+    with pytest.raises(ValueError, match="3 channels"):
+        checks.check_image(torch.rand(1, 4, 4, 4))
