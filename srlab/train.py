@@ -452,9 +452,11 @@ def _validate(model: nn.Module, val_fn, it: int, history: dict) -> dict[str, str
     """Run val_fn in eval mode, append its metrics to history["val"]; return them for the bar."""
     was_training = model.training
     model.eval()
-    with torch.no_grad():
-        metrics = val_fn(model)
-    model.train(was_training)
+    try:
+        with torch.no_grad():
+            metrics = val_fn(model)
+    finally:  # a failing val_fn must not leave the model in eval mode
+        model.train(was_training)
     if not isinstance(metrics, dict):
         raise TypeError(f"val_fn must return a dict of metrics, got {type(metrics).__name__}")
     history["val"]["iter"].append(it)
