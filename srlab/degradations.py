@@ -194,15 +194,23 @@ def bd_degrade(
     return _finish(lr.reshape(*lead, h // scale, w // scale), quantize)
 
 
+DEGRADATIONS = ("BI", "BD")
+
+
+def check_degradation(kind: object, name: str = "degradation") -> str:
+    """The canonical name of a benchmark degradation, "BI" or "BD" (any case accepted)."""
+    canonical = kind.upper() if isinstance(kind, str) else kind
+    if canonical not in DEGRADATIONS:
+        raise ValueError(f"{name} must be 'BI' or 'BD', got {kind!r}")
+    return canonical
+
+
 def degrade(hr: Tensor, scale: int, kind: str = "BI", *, quantize: bool = True) -> Tensor:
     """The benchmark degradation by name: kind "BI" (bicubic) or "BD" (blur-downsample), any case.
     BD uses RCAN's recipe, which is BasicVSR's at even scales and also defines x3."""
-    name = kind.upper() if isinstance(kind, str) else kind
-    if name == "BI":
+    if check_degradation(kind, "kind") == "BI":
         return bi_degrade(hr, scale, quantize=quantize)
-    if name == "BD":
-        return bd_degrade(hr, scale, variant="rcan", quantize=quantize)
-    raise ValueError(f"kind must be 'BI' or 'BD', got {kind!r}")
+    return bd_degrade(hr, scale, variant="rcan", quantize=quantize)
 
 
 # --- Other degradations ------------------------------------------------------------------------

@@ -321,3 +321,14 @@ GOOD = torch.full((3, 8, 8), 0.5)
 def test_bad_inputs_fail_with_clear_messages(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_check_degradation_is_the_one_name_check():
+    from srlab.data import ImagePatches
+    from srlab.degradations import check_degradation
+
+    assert check_degradation("bd") == "BD" and check_degradation("BI") == "BI"
+    with pytest.raises(ValueError, match="'BI' or 'BD'"):
+        check_degradation("blur")
+    img = {"a": np.zeros((24, 24, 3), np.uint8)}
+    assert ImagePatches(img, scale=2, patch_size=4, degradation="bd").degradation == "BD"

@@ -22,10 +22,10 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from srlab.checks import check_scale
+from srlab.degradations import check_degradation
 from srlab.io import imread, mod_crop, to_tensor
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-DEGRADATIONS = ("BI", "BD")
 
 
 def _images(folder: Path) -> list[Path]:
@@ -55,12 +55,6 @@ def _check_sizes(hr: Path, lr: Path, scale: int) -> None:
             f"size mismatch: {lr} is {lh}x{lw}, so x{scale} gives {lh * scale}x{lw * scale}, but "
             f"{hr} is {h}x{w} ({h - h % scale}x{w - w % scale} after mod_crop)"
         )
-
-
-def _check_degradation(degradation: str) -> str:
-    if degradation not in DEGRADATIONS:
-        raise ValueError(f"degradation must be one of {DEGRADATIONS}, got {degradation!r}")
-    return degradation
 
 
 def _read(paths: list[Path], scale: int | None = None) -> Tensor:
@@ -97,7 +91,7 @@ class PairedImageFolder(Dataset):
         degradation: str = "BI",
     ):
         self.scale = check_scale(scale)
-        self.degradation = _check_degradation(degradation)
+        self.degradation = check_degradation(degradation)
         self.hr_paths = _images(Path(hr_dir))
         if not self.hr_paths:
             raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {hr_dir}")
@@ -153,7 +147,7 @@ class VideoFolder(Dataset):
         degradation: str = "BI",
     ):
         self.scale = check_scale(scale)
-        self.degradation = _check_degradation(degradation)
+        self.degradation = check_degradation(degradation)
         self.clips = self._clips(Path(hr_root))
         self.lr_clips: dict[str, list[Path]] | None = None
         if lr_root is not None:

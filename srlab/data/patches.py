@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from srlab.checks import check_scale
 from srlab.data.synthetic import SyntheticClip, _bundled_videos, downscale_flow
+from srlab.degradations import check_degradation
 from srlab.io import mod_crop, to_tensor
 
 
@@ -123,8 +124,7 @@ class ImagePatches(Dataset):
         generator: torch.Generator | None = None,
     ):
         self.scale = check_scale(scale)
-        if degradation not in ("BI", "BD"):
-            raise ValueError(f"degradation must be 'BI' or 'BD', got {degradation!r}")
+        degradation = check_degradation(degradation)
         if repeat < 1:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
         self.patch_size, self.degradation = patch_size, degradation
@@ -190,8 +190,7 @@ class VideoPatches(Dataset):
         generator: torch.Generator | None = None,
     ):
         self.scale = check_scale(scale)
-        if degradation not in ("BI", "BD"):
-            raise ValueError(f"degradation must be 'BI' or 'BD', got {degradation!r}")
+        degradation = check_degradation(degradation)
         if repeat < 1:
             raise ValueError(f"repeat must be >= 1, got {repeat}")
         if num_frames < 2:
