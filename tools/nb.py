@@ -49,14 +49,15 @@ def parse(text: str) -> list[nbformat.NotebookNode]:
     return cells
 
 
-def build(name: str) -> Path:
+def build(name: str, out: Path | None = None) -> Path:
+    """Write notebooks/<name>.ipynb (or `out`) from notebooks/src/<name>.py, without outputs."""
     nb = nbformat.v4.new_notebook()
     nb.cells = parse((SRC / f"{name}.py").read_text())
     for i, cell in enumerate(nb.cells):
         cell.id = f"{name[:20]}-{i:02d}"  # stable ids: rebuilding gives an identical file
     nb.metadata["kernelspec"] = dict(name="python3", display_name="Python 3", language="python")
     nb.metadata["language_info"] = {"name": "python"}
-    out = ROOT / "notebooks" / f"{name}.ipynb"
+    out = out or ROOT / "notebooks" / f"{name}.ipynb"
     nbformat.write(nb, out)
     return out
 
@@ -64,14 +65,16 @@ def build(name: str) -> Path:
 def run(name: str, *args: str) -> None:
     """Execute into a temporary file and replace the committed notebook only if every cell ran:
     a failed or interrupted run never leaves a half-executed notebook behind."""
-    path = build(name)
-    tmp = path.with_name(f".{path.stem}.running.ipynb")
-    cmd = [sys.executable, "-m", "papermill", str(path), str(tmp), "-k", "python3"]
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    source = build(name, path.with_name(f".{name}.source.ipynb"))
+    tmp = path.with_name(f".{name}.running.ipynb")
+    cmd = [sys.executable, "-m", "papermill", str(source), str(tmp), "-k", "python3"]
     cmd += ["--cwd", str(path.parent), *args]
     try:
         subprocess.run(cmd, check=True)
         os.replace(tmp, path)
     finally:
+        source.unlink(missing_ok=True)
         tmp.unlink(missing_ok=True)
 
 
