@@ -158,14 +158,19 @@ def evaluate_flow(
     was_training = spynet.training
     spynet.eval()
     per_clip, err_sum, zero_sum, n_valid = {}, 0.0, 0.0, 0.0
-    for name, clip in clips.items():
-        p = lr_flow_pairs(clip, scale=scale, degradation=degradation)
-        pred = spynet(p["ref"], p["supp"])
-        n = p["mask"].sum().item()
-        e, z = epe(pred, p["flow"], p["mask"]).item(), epe(0 * pred, p["flow"], p["mask"]).item()
-        per_clip[name] = {"epe": e, "epe_zero": z}
-        err_sum, zero_sum, n_valid = err_sum + e * n, zero_sum + z * n, n_valid + n
-    spynet.train(was_training)
+    try:
+        for name, clip in clips.items():
+            p = lr_flow_pairs(clip, scale=scale, degradation=degradation)
+            pred = spynet(p["ref"], p["supp"])
+            n = p["mask"].sum().item()
+            e, z = (
+                epe(pred, p["flow"], p["mask"]).item(),
+                epe(0 * pred, p["flow"], p["mask"]).item(),
+            )
+            per_clip[name] = {"epe": e, "epe_zero": z}
+            err_sum, zero_sum, n_valid = err_sum + e * n, zero_sum + z * n, n_valid + n
+    finally:
+        spynet.train(was_training)
     return {
         "epe": err_sum / n_valid,
         "epe_zero": zero_sum / n_valid,

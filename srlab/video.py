@@ -79,8 +79,10 @@ def run_clip(
             torch.cuda.synchronize(device)
         result["seconds"] = time.perf_counter() - start
 
-    memory = peak_memory(forward, device=device)
-    model.train(was_training)
+    try:
+        memory = peak_memory(forward, device=device)
+    finally:
+        model.train(was_training)
     t = lqs.shape[1]
     return {
         "sr": result["sr"][0].float().clamp(0, 1).cpu(),  # (t, 3, 4h, 4w)
