@@ -72,6 +72,25 @@ def test_spynet_loads_a_basicsr_file_without_the_constant_buffers(tmp_path):
     )
 
 
+def test_spynet_and_edvr_paths_go_through_srlab_checkpoints(tmp_path):
+    from srlab.checkpoints import CheckpointMismatchError
+
+    # DataParallel's "module." prefix is removed, as for every other checkpoint
+    state = {f"module.{k}": v for k, v in SpyNet().state_dict().items()}
+    torch.save({"params": state}, tmp_path / "ddp.pth")
+    SpyNet(load_path=str(tmp_path / "ddp.pth"))
+    # a wrong file is refused with the offending keys named, not loaded halfway
+    bad = {**SpyNet().state_dict(), "extra.weight": torch.zeros(1)}
+    torch.save(bad, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointMismatchError, match="extra.weight"):
+        SpyNet(load_path=str(tmp_path / "bad.pth"))
+    edvr = IconVSR(**TINY_ICON).edvr.state_dict()
+    edvr.pop("conv_first.weight")
+    torch.save({"params": edvr}, tmp_path / "edvr.pth")
+    with pytest.raises(CheckpointMismatchError, match="conv_first.weight"):
+        IconVSR(**TINY_ICON, edvr_path=str(tmp_path / "edvr.pth"))
+
+
 def test_spynet_errors():
     with pytest.raises(ValueError, match="same shape"):
         SpyNet()(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 8, 9))

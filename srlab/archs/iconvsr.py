@@ -76,8 +76,9 @@ class IconVSR(nn.Module):
         if use_refill:
             self.edvr = EDVRFeatureExtractor(num_feat=num_feat, num_frame=2 * temporal_padding + 1)
             if edvr_path:
-                state = torch.load(edvr_path, map_location="cpu", weights_only=True)
-                self.edvr.load_state_dict(state.get("params", state))
+                from srlab import checkpoints  # here: it imports the arch registry
+
+                checkpoints.load(self.edvr, edvr_path)  # weights_only, strict, named mismatches
         # alignment
         self.spynet = SpyNet(spynet_path)
 

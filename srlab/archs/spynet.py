@@ -43,8 +43,9 @@ class SpyNet(nn.Module):
     """Coarse-to-fine flow: each level upsamples the coarser flow, warps `supp` with it, and adds
     the residual its BasicModule predicts. 1,440,300 parameters.
 
-    load_path: a local checkpoint (BasicSR format, {"params": state_dict} or a bare state_dict);
-    loaded with torch.load(weights_only=True). Nothing is ever downloaded."""
+    load_path: a local checkpoint (BasicSR format, {"params": state_dict} or a bare state_dict),
+    read by srlab.checkpoints: weights_only=True, "module." prefixes removed, missing or
+    unexpected keys named in the error. Nothing is ever downloaded."""
 
     def __init__(self, load_path: str | None = None):
         super().__init__()
@@ -55,12 +56,13 @@ class SpyNet(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         if load_path:
-            state = torch.load(load_path, map_location="cpu", weights_only=True)
-            state = dict(state.get("params", state))
+            from srlab import checkpoints  # here: srlab.checkpoints imports the arch registry
+
+            state = checkpoints.state_dict_of(checkpoints.read(load_path))
             # The official SpyNet file predates the buffers; they are constants, so fill them in.
             state.setdefault("mean", self.mean)
             state.setdefault("std", self.std)
-            self.load_state_dict(state)
+            checkpoints.load(self, state)  # strict: missing or unexpected keys are named
 
     def process(self, ref: Tensor, supp: Tensor) -> Tensor:
         """The pyramid itself. ref, supp: (b, 3, h, w) with h and w multiples of 32.
