@@ -50,18 +50,18 @@ def test_lr_flow_pairs_are_on_the_lr_grid_and_both_ways():
 
 def test_pretraining_fits_its_training_pairs():
     # From scratch, SpyNet needs hundreds of steps of batch 8 before it beats zero flow on unseen
-    # clips (the notebook measures that; about 300 in our pilots), too slow for a test. Here: one
-    # pair of frames, both ways; the EPE must fall from the zero-flow value it starts at (the last
-    # layer of every level starts at zero), which fails if the loss or its gradient is wrong.
+    # clips (the notebooks measure that), too slow for a test. Here: one pair of frames, both
+    # ways; the EPE must fall well below where the random initialisation starts, which fails if
+    # the loss or its gradient is wrong.
     torch.manual_seed(123)
     model, history = flow.train_spynet(
-        iters=80, seed=0, num_clips=1, num_frames=2, progress=False, **TINY
+        iters=200, seed=0, num_clips=1, num_frames=2, progress=False, **{**TINY, "lr": 5e-4}
     )
     after = torch.rand(3)
     torch.manual_seed(123)
     assert torch.equal(after, torch.rand(3)), "the caller's RNG must be left as it was"
     start, end = sum(history["loss"][:5]) / 5, sum(history["loss"][-5:]) / 5
-    assert end < 0.9 * start, (start, end)  # measured: 0.87 -> 0.74
+    assert end < 0.5 * start, (start, end)  # measured: 0.49 -> 0.07 (not monotonic on the way)
 
 
 def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
@@ -73,7 +73,8 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
         return real(**kwargs)
 
     monkeypatch.setattr(flow, "train_spynet", counting)
-    settings = dict(cache_dir=tmp_path, iters=2, seed=0, progress=False, **TINY)
+    settings = dict(cache_dir=tmp_path, iters=2, seed=0, num_clips=1, num_frames=2, **TINY)
+    settings["progress"] = False
     first = flow.pretrained_spynet(**settings)
     second = flow.pretrained_spynet(**settings)
     assert len(calls) == 1, "the second call must load, not retrain"
@@ -83,6 +84,8 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
     assert len(calls) == 2 and len(list(tmp_path.glob("*.pth"))) == 2
     flow.pretrained_spynet(**settings, force=True)
     assert len(calls) == 3 and len(list(tmp_path.glob("*.pth"))) == 2
+    flow.pretrained_spynet(**{**settings, "num_clips": 2})  # the data is part of the key too
+    assert len(calls) == 4 and len(list(tmp_path.glob("*.pth"))) == 3
 
 
 def test_with_estimated_flows_reads_back_exactly():
