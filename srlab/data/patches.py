@@ -101,6 +101,14 @@ def _random_augment(*tensors, flows=(), generator=None) -> tuple[Tensor, ...]:
     return augment(*tensors, hflip=hflip, vflip=vflip, rot90=rot90, flows=flows)
 
 
+def _check_sampler_args(scale: int, patch_size: int, degradation: str, repeat: int):
+    """The arguments ImagePatches and VideoPatches share, checked once: (scale, degradation)."""
+    for name, value in (("patch_size", patch_size), ("repeat", repeat)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    return check_scale(scale), check_degradation(degradation)
+
+
 class ImagePatches(Dataset):
     """Random aligned LR/HR patches for image SR: {"lq": (3, p, p), "gt": (3, p*s, p*s)}.
 
@@ -123,10 +131,7 @@ class ImagePatches(Dataset):
         repeat: int = 1,
         generator: torch.Generator | None = None,
     ):
-        self.scale = check_scale(scale)
-        degradation = check_degradation(degradation)
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        self.scale, degradation = _check_sampler_args(scale, patch_size, degradation, repeat)
         self.patch_size, self.degradation = patch_size, degradation
         self.augment, self.repeat, self.generator = augment, repeat, generator
         self.source = source
@@ -189,10 +194,7 @@ class VideoPatches(Dataset):
         repeat: int = 1,
         generator: torch.Generator | None = None,
     ):
-        self.scale = check_scale(scale)
-        degradation = check_degradation(degradation)
-        if repeat < 1:
-            raise ValueError(f"repeat must be >= 1, got {repeat}")
+        self.scale, degradation = _check_sampler_args(scale, patch_size, degradation, repeat)
         if num_frames < 2:
             raise ValueError(
                 f"num_frames must be at least 2 (flows join neighbours), got {num_frames}"

@@ -197,3 +197,27 @@ def test_video_patches_without_augmentation_are_crops_of_the_clip():
     assert torch.equal(item["flow_backward"], downscale_flow(clip.flow_backward, 4))
     with pytest.raises(ValueError, match="too small"):
         VideoPatches({"c": clip}, scale=4, patch_size=9, num_frames=4)
+
+
+@pytest.mark.parametrize("sampler", ["image", "video"])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(patch_size=0), "patch_size must be an integer >= 1"),
+        (dict(patch_size=2.5), "patch_size must be an integer >= 1"),
+        (dict(repeat=0), "repeat must be an integer >= 1"),
+        (dict(scale=5), "scale"),
+        (dict(degradation="XY"), "degradation"),
+    ],
+)
+def test_patch_samplers_name_their_bad_arguments(sampler, bad, match):
+    pytest.importorskip("srlab.degradations")
+    if sampler == "image":
+        args = dict(scale=2, patch_size=4) | bad
+        make = lambda: ImagePatches(train_images(), **args)  # noqa: E731
+    else:
+        clip = synthetic_video(0, num_frames=3, size=(32, 32))
+        args = dict(scale=4, patch_size=4, num_frames=3) | bad
+        make = lambda: VideoPatches({"c": clip}, **args)  # noqa: E731
+    with pytest.raises(ValueError, match=match):
+        make()
