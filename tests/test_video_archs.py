@@ -200,6 +200,16 @@ def test_unidirectional_has_a_comparable_budget():
     assert abs(count(uni) - count(bi)) / count(bi) < 0.01
 
 
+@pytest.mark.parametrize("propagation, calls", [("bidirectional", 2), ("unidirectional", 1)])
+def test_spynet_runs_only_for_the_directions_the_model_uses(propagation, calls):
+    model = BasicVSR(**TINY, propagation=propagation)
+    seen = []
+    model.spynet.register_forward_hook(lambda *_: seen.append(1))
+    with torch.no_grad():
+        model(torch.rand(1, 3, 3, 8, 8))
+    assert len(seen) == calls  # one batched call per direction
+
+
 def test_basicvsr_errors():
     model = BasicVSR(**TINY)
     with pytest.raises(ValueError, match="at least 2 frames"):

@@ -50,16 +50,20 @@ class ConvResidualBlocks(nn.Module):
         return self.main(x)
 
 
-def estimate_flows(spynet: SpyNet, lqs: Tensor) -> tuple[Tensor, Tensor]:
+def estimate_flows(
+    spynet: SpyNet, lqs: Tensor, *, backward: bool = True
+) -> tuple[Tensor, Tensor | None]:
     """SPyNet flow between neighbours, in BasicVSR's convention. lqs: (b, t, 3, h, w).
     Returns (flows_forward, flows_backward), each (b, t-1, 2, h, w):
     flows_backward[:, i] warps frame i+1 onto frame i; flows_forward[:, i] warps frame i onto
-    frame i+1."""
+    frame i+1. backward=False skips flows_backward (None): the forward branch never uses it."""
     b = lqs.shape[0]
     earlier = rearrange(lqs[:, :-1], "b t c h w -> (b t) c h w")
     later = rearrange(lqs[:, 1:], "b t c h w -> (b t) c h w")
-    flows_backward = rearrange(spynet(earlier, later), "(b t) c h w -> b t c h w", b=b)
     flows_forward = rearrange(spynet(later, earlier), "(b t) c h w -> b t c h w", b=b)
+    if not backward:
+        return flows_forward, None
+    flows_backward = rearrange(spynet(earlier, later), "(b t) c h w -> b t c h w", b=b)
     return flows_forward, flows_backward
 
 
@@ -205,7 +209,8 @@ class BasicVSR(nn.Module):
         if flows is not None:
             flows_forward, flows_backward = unpack_flows(flows, lqs)
         elif self.spynet is not None:
-            flows_forward, flows_backward = estimate_flows(self.spynet, lqs)
+            bidirectional = self.propagation == "bidirectional"
+            flows_forward, flows_backward = estimate_flows(self.spynet, lqs, backward=bidirectional)
         else:
             flows_forward = flows_backward = None
 
