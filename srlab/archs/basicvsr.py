@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from srlab.archs.blocks import ResidualBlockNoBN, flow_warp, make_layer
+from srlab.archs.blocks import ResidualBlockNoBN, flow_warp, make_layer, pixel_shuffle_x4
 from srlab.archs.spynet import SpyNet
 from srlab.checks import check_tensor, check_video
 
@@ -124,13 +124,10 @@ def cut_links(num_frames: int, segments: int = 1, interval: int | None = None):
 
 
 def upsample_x4(net: nn.Module, feat: Tensor, lq: Tensor) -> Tensor:
-    """The reconstruction of BasicVSR and IconVSR, which keep its convs at the top level of their
-    state_dicts (net.upconv1, upconv2, conv_hr, conv_last, lrelu): two x2 pixel-shuffle steps,
-    then a residual over the bilinearly upsampled LR frame.
+    """The reconstruction of BasicVSR and IconVSR: blocks.pixel_shuffle_x4 (EDVR's head too), plus
+    a residual over the bilinearly upsampled LR frame.
     feat: (b, num_feat, h, w); lq: (b, 3, h, w). Returns (b, 3, 4h, 4w)."""
-    out = net.lrelu(F.pixel_shuffle(net.upconv1(feat), 2))  # (b, num_feat, 2h, 2w)
-    out = net.lrelu(F.pixel_shuffle(net.upconv2(out), 2))  # (b, 64, 4h, 4w)
-    out = net.conv_last(net.lrelu(net.conv_hr(out)))  # (b, 3, 4h, 4w)
+    out = pixel_shuffle_x4(net, feat)  # (b, 3, 4h, 4w)
     return out + F.interpolate(lq, scale_factor=4, mode="bilinear", align_corners=False)
 
 

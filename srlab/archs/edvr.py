@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
-from srlab.archs.blocks import ResidualBlockNoBN, make_layer
+from srlab.archs.blocks import ResidualBlockNoBN, make_layer, pixel_shuffle_x4
 from srlab.checks import check_video
 
 
@@ -466,9 +466,7 @@ class EDVR(EDVRFeatureExtractor):
         x = rearrange(x, "(b t) c h w -> b t c h w", b=b)
 
         feat = self.reconstruction(super().forward(x))  # (b, num_feat, h, w)
-        out = self.lrelu(F.pixel_shuffle(self.upconv1(feat), 2))
-        out = self.lrelu(F.pixel_shuffle(self.upconv2(out), 2))
-        out = self.conv_last(self.lrelu(self.conv_hr(out)))  # (b, 3, 4h, 4w) padded
+        out = pixel_shuffle_x4(self, feat)  # (b, 3, 4h, 4w) padded
         center = x[:, self.center_frame_idx]
         if not self.hr_in:  # the network predicts a residual over the upsampled centre frame
             center = F.interpolate(center, scale_factor=4, mode="bilinear", align_corners=False)
