@@ -30,7 +30,7 @@ import time
 
 import torch
 
-from srlab.archs import PRESETS, build
+from srlab.archs import IMAGE_SR_PRESETS, PRESETS, build
 from srlab.complexity import count_params, flops, latency, matmul_gflops
 
 ESTIMATED_EFFICIENCY = 0.3  # measured 0.2-0.8 for these models in float32 on a 2-core Xeon
@@ -44,13 +44,10 @@ def image_sr_presets(requested: list[str] | None) -> list[str]:
     for name in names:
         if name not in PRESETS:
             raise SystemExit(f"unknown preset {name!r}; presets: {', '.join(PRESETS)}")
-        arch, kwargs = PRESETS[name]
-        if "discriminator" in arch:
-            print(f"skip {name}: a discriminator (GAN training), not an SR model")
-        elif "upscale" not in kwargs and "scale" not in kwargs:
-            print(f"skip {name}: not an image SR model (video or optical flow)")
-        else:
+        if name in IMAGE_SR_PRESETS:
             chosen.append(name)
+        else:
+            print(f"skip {name}: not an image SR model (video, optical flow or discriminator)")
     return chosen
 
 

@@ -171,12 +171,8 @@ def _model_factories(
             raise ValueError(f"models[{label!r}] needs an integer `scale` attribute")
         factories[label] = (scale, lambda model=model: model)
     if presets:
-        for preset, (_arch, kwargs) in archs.PRESETS.items():
-            # Image SR presets are the ones whose settings name an upscaling factor (BasicSR calls
-            # it `upscale`, RRDBNet `scale`); video models and discriminators have none.
-            scale = kwargs.get("upscale", kwargs.get("scale"))
-            if scale is not None:
-                factories[f"{preset} (random weights)"] = (scale, lambda p=preset: _build(p))
+        for preset, scale in archs.IMAGE_SR_PRESETS.items():
+            factories[f"{preset} (random weights)"] = (scale, lambda p=preset: _build(p))
     return factories
 
 

@@ -6,7 +6,7 @@ Full-size weight compatibility is in test_archs_manifest.py; here presets are bu
 import pytest
 import torch
 
-from srlab.archs import ARCHS, PRESETS, build
+from srlab.archs import ARCHS, IMAGE_SR_PRESETS, PRESETS, build
 
 # Per arch, depth overrides that keep a preset's width and scale but make it fast.
 SHALLOW = {
@@ -80,6 +80,13 @@ def test_every_preset_forward_shape_dtype_finite(preset):
     assert out.shape == out_shape
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
+
+
+def test_image_sr_presets_are_exactly_the_image_sr_models():
+    expected = {name for name, (arch, _) in PRESETS.items() if arch in IMAGE_SR_ARCHS}
+    assert set(IMAGE_SR_PRESETS) == expected
+    for name, scale in IMAGE_SR_PRESETS.items():
+        assert build(name, **SHALLOW.get(PRESETS[name][0], {})).scale == scale, name
 
 
 def test_build_preset_overrides_and_config():

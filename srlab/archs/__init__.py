@@ -81,6 +81,14 @@ PRESETS: dict[str, tuple[str, dict]] = {
     ),
 }
 
+# The image SR presets and their upscaling factor: the presets whose settings name one (BasicSR
+# calls it `upscale`, RRDBNet `scale`). Video and flow models and discriminators have none.
+IMAGE_SR_PRESETS: dict[str, int] = {
+    name: kwargs.get("upscale", kwargs.get("scale"))
+    for name, (_arch, kwargs) in PRESETS.items()
+    if "upscale" in kwargs or "scale" in kwargs
+}
+
 
 def build(name: str, **overrides) -> nn.Module:
     """Build a preset or an arch by name; `overrides` replace or add constructor arguments.
