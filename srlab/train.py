@@ -246,7 +246,8 @@ class SeededBatches:
 class SeededSamples(Dataset):
     """dataset[index], read after seeding python, numpy and torch with the sample's own seed, so
     its random crop and flip depend on that seed only, not on the worker or process that reads it.
-    Keys are (index, seed) pairs, as `SeededBatches` yields them."""
+    Keys are (index, seed) pairs, as `SeededBatches` yields them. The three generators are put
+    back afterwards: with num_workers=0 they are the training loop's own."""
 
     def __init__(self, dataset: Dataset):
         self.dataset = dataset
@@ -256,10 +257,16 @@ class SeededSamples(Dataset):
 
     def __getitem__(self, key: tuple[int, int]):
         index, seed = key
-        random.seed(seed)
-        np.random.seed(seed)
-        torch.manual_seed(seed)
-        return self.dataset[index]
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):  # restores the CPU generator, the one seeded
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.default_generator.manual_seed(seed)
+            try:
+                return self.dataset[index]
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)
 
 
 def train(

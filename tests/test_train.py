@@ -346,3 +346,26 @@ def test_ddp_two_processes_equal_one_process(tmp_path):
     for k, v in single["params"].items():
         assert torch.allclose(rank0["params"][k], v, atol=1e-6), k
         assert torch.allclose(rank0["ema"][k], single["ema"][k], atol=1e-6), k
+
+
+def test_seeded_samples_leave_the_callers_generators_as_they_were():
+    import random
+
+    import numpy as np
+
+    from srlab.train import SeededSamples
+
+    class Draws(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return (random.random(), float(np.random.rand()), float(torch.rand(())))
+
+    samples = SeededSamples(Draws())
+    assert samples[0, 7] == samples[0, 7] != samples[0, 8]  # the sample's seed decides
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
+    random.seed(1), np.random.seed(1), torch.manual_seed(1)
+    samples[0, 7]  # with num_workers=0 this runs in the training loop's own process
+    assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
