@@ -363,7 +363,11 @@ def test_seeded_samples_leave_the_callers_generators_as_they_were():
             return (random.random(), float(np.random.rand()), float(torch.rand(())))
 
     samples = SeededSamples(Draws())
-    assert samples[0, 7] == samples[0, 7] != samples[0, 8]  # the sample's seed decides
+    first = samples[0, 7]
+    random.seed(2), np.random.seed(2), torch.manual_seed(2)  # the caller's state must not matter
+    again, other = samples[0, 7], samples[0, 8]
+    for i in range(3):  # each of the three generators is seeded by the sample's seed alone
+        assert first[i] == again[i] != other[i], i
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     expected = (random.random(), float(np.random.rand()), float(torch.rand(())))
     random.seed(1), np.random.seed(1), torch.manual_seed(1)

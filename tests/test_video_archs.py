@@ -78,7 +78,9 @@ def test_spynet_and_edvr_paths_go_through_srlab_checkpoints(tmp_path):
     # DataParallel's "module." prefix is removed, as for every other checkpoint
     state = {f"module.{k}": v for k, v in SpyNet().state_dict().items()}
     torch.save({"params": state}, tmp_path / "ddp.pth")
-    SpyNet(load_path=str(tmp_path / "ddp.pth"))
+    loaded = SpyNet(load_path=str(tmp_path / "ddp.pth"))
+    for key, value in loaded.state_dict().items():
+        assert torch.equal(value, state[f"module.{key}"]), key
     # a wrong file is refused with the offending keys named, not loaded halfway
     bad = {**SpyNet().state_dict(), "extra.weight": torch.zeros(1)}
     torch.save(bad, tmp_path / "bad.pth")

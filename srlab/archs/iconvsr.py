@@ -78,7 +78,10 @@ class IconVSR(nn.Module):
             if edvr_path:
                 from srlab import checkpoints  # here: it imports the arch registry
 
-                checkpoints.load(self.edvr, edvr_path)  # weights_only, strict, named mismatches
+                # weights_only, strict, named mismatches; "params" as BasicSR reads it
+                checkpoint = checkpoints.read(edvr_path)
+                key = "params" if "params" in checkpoint else None
+                checkpoints.load(self.edvr, checkpoint, param_key=key)
         # alignment
         self.spynet = SpyNet(spynet_path)
 
@@ -93,7 +96,7 @@ class IconVSR(nn.Module):
         if not coupled:  # BasicVSR's fusion of the two branches
             self.fusion = nn.Conv2d(2 * num_feat, num_feat, 1, 1, 0)
 
-        # reconstruction (see srlab.archs.basicvsr.upsample_x4; the 64s are fixed in BasicSR)
+        # reconstruction (see srlab.archs.blocks.pixel_shuffle_x4; the 64s are fixed in BasicSR)
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
         self.upconv2 = nn.Conv2d(num_feat, 64 * 4, 3, 1, 1)
         self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)

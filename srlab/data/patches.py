@@ -12,6 +12,7 @@ generator, so results are repeatable too, but they change with num_workers; do n
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -104,7 +105,7 @@ def _random_augment(*tensors, flows=(), generator=None) -> tuple[Tensor, ...]:
 def _check_sampler_args(scale: int, patch_size: int, degradation: str, repeat: int):
     """The arguments ImagePatches and VideoPatches share, checked once: (scale, degradation)."""
     for name, value in (("patch_size", patch_size), ("repeat", repeat)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
     return check_scale(scale), check_degradation(degradation)
 

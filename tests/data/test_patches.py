@@ -211,7 +211,6 @@ def test_video_patches_without_augmentation_are_crops_of_the_clip():
     ],
 )
 def test_patch_samplers_name_their_bad_arguments(sampler, bad, match):
-    pytest.importorskip("srlab.degradations")
     if sampler == "image":
         args = dict(scale=2, patch_size=4) | bad
         make = lambda: ImagePatches(train_images(), **args)  # noqa: E731
