@@ -5,6 +5,7 @@
     bundled_videos("test")          4 fixed synthetic clips over the test photographs
     PairedImageFolder, VideoFolder  Set5/DIV2K-style image pairs, Vid4/REDS-style clips on disk
     ImagePatches, VideoPatches      random aligned training patches (+ flips, + true LR flows)
+    VideoFolderPatches              random training windows of real clips (REDS) on disk
 
 Conventions: images are float tensors (3, h, w) in [0, 1] (uint8 HWC only at the edges, as
 bundled_images returns them); flows are (..., 2, h, w) in pixels, channel 0 x, channel 1 y."""
@@ -13,6 +14,7 @@ from srlab.data.bundled import TEST_IMAGES, TRAIN_IMAGES, bundled_images, source
 from srlab.data.folders import PairedImageFolder, VideoFolder
 from srlab.data.patches import (
     ImagePatches,
+    VideoFolderPatches,
     VideoPatches,
     augment,
     random_crop_box,
@@ -27,6 +29,7 @@ __all__ = [
     "PairedImageFolder",
     "SyntheticClip",
     "VideoFolder",
+    "VideoFolderPatches",
     "VideoPatches",
     "augment",
     "bundled_images",

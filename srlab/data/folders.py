@@ -191,8 +191,23 @@ class VideoFolder(Dataset):
     def __len__(self) -> int:
         return len(self.names)
 
+    def read(self, name: str, start: int = 0, stop: int | None = None) -> tuple[Tensor, Tensor]:
+        """(lq (n, 3, h, w), gt (n, 3, h*scale, w*scale)) of frames [start, stop) of clip `name`
+        (stop None: to the end), reading only those n = stop - start frames' files. Without lr_root
+        each LR frame is made from its whole HR frame, so a crop of the result is a crop of the
+        degraded frame, as a benchmark's LR files are (not a degraded crop)."""
+        if name not in self.clips:
+            raise KeyError(f"no clip {name!r}; clips: [{_listing(self.names)}]")
+        hr = self.clips[name]
+        stop = len(hr) if stop is None else stop
+        if not 0 <= start < stop <= len(hr):
+            raise ValueError(
+                f"frames [{start}, {stop}) are not a window of clip {name!r} ({len(hr)} frames)"
+            )
+        lr = None if self.lr_clips is None else self.lr_clips[name][start:stop]
+        return _lq_gt(hr[start:stop], lr, self.scale, self.degradation)
+
     def __getitem__(self, index: int) -> dict:
         name = self.names[index]
-        lr = None if self.lr_clips is None else self.lr_clips[name]
-        lq, gt = _lq_gt(self.clips[name], lr, self.scale, self.degradation)
+        lq, gt = self.read(name)
         return {"name": name, "lq": lq, "gt": gt}  # (t, 3, h, w), (t, 3, h*s, w*s)

@@ -1,5 +1,6 @@
 """Training patches: aligned random LR/HR crops, flips and transposes, and the torch Datasets that
-cut them from images (ImagePatches) and from synthetic clips with known flow (VideoPatches).
+cut them from images (ImagePatches), from synthetic clips with known flow (VideoPatches) and from
+real clips on disk (VideoFolderPatches).
 
 Randomness. Every random choice (image, window, crop, flips) is drawn from `generator` if one is
 given, else from torch's global RNG. srlab.train seeds the global RNG with each sample's own seed
@@ -21,6 +22,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from srlab.checks import check_scale
+from srlab.data.folders import VideoFolder, _size
 from srlab.data.synthetic import SyntheticClip, _bundled_videos, downscale_flow
 from srlab.degradations import check_degradation
 from srlab.io import mod_crop, to_tensor
@@ -248,3 +250,61 @@ class VideoPatches(Dataset):
             "flow_forward": flows[0].clone(),
             "flow_backward": flows[1].clone(),
         }
+
+
+class VideoFolderPatches(Dataset):
+    """Random aligned LR/HR windows of real clips on disk, for training video SR on REDS (a video
+    notebook's `data_root`) the way BasicSR's REDSRecurrentDataset does: num_frames consecutive
+    frames from a random start, one random crop at the same position in every frame, and, if
+    augment, one random flip/transpose of the whole window.
+    Items: {"lq": (n, 3, p, p), "gt": (n, 3, p*s, p*s)} (n = num_frames, p = patch_size in LR
+    pixels, s = folder.scale). No flows: a real clip has none, and BasicVSR runs its own SpyNet.
+
+    folder: a VideoFolder; its LR files are used, or its degradation on whole frames without
+    lr_root (then every window degrades its n whole frames: slow on 1280x720 REDS frames, so
+    prefer REDS's own train_sharp_bicubic as lr_root). Item i is a window of clip i % (number of
+    clips) (len = clips * repeat); only the window's n frames are read from disk, never the whole
+    clip. Every clip must have at least n frames of at least p x p LR pixels, checked here from
+    the file headers. See the module docstring for how randomness is seeded."""
+
+    def __init__(
+        self,
+        folder: VideoFolder,
+        *,
+        patch_size: int,
+        num_frames: int,
+        augment: bool = True,
+        repeat: int = 1,
+        generator: torch.Generator | None = None,
+    ):
+        if not isinstance(folder, VideoFolder):
+            raise TypeError(f"folder must be a VideoFolder, got {type(folder).__name__}")
+        self.scale, _ = _check_sampler_args(folder.scale, patch_size, folder.degradation, repeat)
+        if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral):
+            raise ValueError(f"num_frames must be an integer >= 2, got {num_frames!r}")
+        if num_frames < 2:
+            raise ValueError(f"num_frames must be at least 2 (a video window), got {num_frames}")
+        for name in folder.names:
+            frames = folder.clips[name]
+            h, w = _size(frames[0])  # HR; all frames of a clip have one size (VideoFolder checks)
+            h, w = h // self.scale, w // self.scale  # LR, after mod_crop
+            if len(frames) < num_frames or min(h, w) < patch_size:
+                raise ValueError(
+                    f"clip {name!r} ({len(frames)} frames of {h}x{w} LR pixels) is too small for "
+                    f"windows of {num_frames} frames of {patch_size}x{patch_size} LR pixels"
+                )
+        self.folder, self.patch_size, self.num_frames = folder, patch_size, num_frames
+        self.augment, self.repeat, self.generator = augment, repeat, generator
+
+    def __len__(self) -> int:
+        return len(self.folder) * self.repeat
+
+    def __getitem__(self, index: int) -> dict[str, Tensor]:
+        name = self.folder.names[index % len(self.folder)]
+        n = self.num_frames
+        start = _randint(len(self.folder.clips[name]) - n + 1, self.generator)
+        lq, gt = self.folder.read(name, start, start + n)  # (n, 3, h, w), (n, 3, h*s, w*s)
+        lq, gt = random_crop_pair(lq, gt, self.patch_size, self.scale, self.generator)
+        if self.augment:
+            lq, gt = _random_augment(lq, gt, generator=self.generator)
+        return {"lq": lq.clone(), "gt": gt.clone()}  # clones: a crop must not keep whole frames

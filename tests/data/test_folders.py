@@ -1,11 +1,15 @@
-"""srlab.data.folders: benchmark folders on disk (written here with tiny random images)."""
+"""srlab.data.folders: benchmark folders on disk (written here with tiny random images), and
+VideoFolderPatches, the training windows cut from them."""
+
+import itertools
 
 import numpy as np
 import pytest
 import torch
 
-from srlab.data import PairedImageFolder, VideoFolder
-from srlab.io import imwrite, to_tensor
+import srlab.data.folders
+from srlab.data import PairedImageFolder, VideoFolder, VideoFolderPatches, augment
+from srlab.io import imread, imwrite, to_tensor
 
 
 def random_image(h, w, seed=0):
@@ -110,3 +114,170 @@ def test_video_folder_errors(tmp_path):
     imwrite(tmp_path / "hr" / "city" / "00000009.png", random_image(20, 16))
     with pytest.raises(ValueError, match="frames of different sizes"):
         VideoFolder(tmp_path / "hr", scale=4)
+
+
+def test_video_folder_read_is_a_window_of_the_whole_clip(tmp_path):
+    degradations = pytest.importorskip("srlab.degradations")
+    write_clips(tmp_path / "hr", {"walk": 5}, (16, 20))
+    write_clips(tmp_path / "lr", {"walk": 5}, (4, 5), seed=7)
+    for lr_root in (tmp_path / "lr", None):
+        data = VideoFolder(tmp_path / "hr", lr_root, scale=4)
+        whole = data[0]
+        lq, gt = data.read("walk", 1, 4)
+        assert torch.equal(lq, whole["lq"][1:4]) and torch.equal(gt, whole["gt"][1:4])
+    assert torch.equal(lq, degradations.degrade(gt, 4, "BI"))  # without lr_root: made from gt
+    with pytest.raises(ValueError, match=r"frames \[3, 6\) are not a window of clip 'walk'"):
+        data.read("walk", 3, 6)
+    with pytest.raises(KeyError, match="no clip 'run'"):
+        data.read("run", 0, 1)
+
+
+def write_plain_clips(root, clips, size, scale=1):
+    """clips: {clip: frames}; frame k of clip c is filled with the value 10 * c + k + 1 (/ 255), so
+    a window's values name its clip and frames. scale divides size (for LR folders)."""
+    h, w = size[0] // scale, size[1] // scale
+    for c, (clip, frames) in enumerate(clips.items()):
+        for k in range(frames):
+            imwrite(root / clip / f"{k:08d}.png", np.full((h, w, 3), 10 * c + k + 1, np.uint8))
+
+
+def frame_values(x):
+    """(n, 3, h, w) of constant frames -> the value of each frame, checking it is constant."""
+    values = (x * 255).round().flatten(1)
+    assert (values == values[:, :1]).all()
+    return values[:, 0].int().tolist()
+
+
+def folder_patches(tmp_path, lr=True, **kwargs):
+    """2 clips (a, b) of 6 frames of 16x24, x2; LR files or LR degraded on the fly."""
+    write_plain_clips(tmp_path / "hr", {"a": 6, "b": 6}, (16, 24))
+    if lr:
+        write_plain_clips(tmp_path / "lr", {"a": 6, "b": 6}, (16, 24), scale=2)
+    folder = VideoFolder(tmp_path / "hr", tmp_path / "lr" if lr else None, scale=2)
+    return VideoFolderPatches(folder, **{"patch_size": 4, "num_frames": 3, **kwargs})
+
+
+def test_folder_patches_are_windows_of_one_clip(tmp_path):
+    data = folder_patches(tmp_path, repeat=3, generator=torch.Generator().manual_seed(0))
+    assert len(data) == 6
+    starts = {0: set(), 1: set()}
+    for i in range(60):
+        item = data[i % len(data)]
+        assert item.keys() == {"lq", "gt"}
+        assert item["lq"].shape == (3, 3, 4, 4) and item["gt"].shape == (3, 3, 8, 8)
+        values = frame_values(item["gt"])
+        clip, start = divmod(values[0] - 1, 10)
+        assert clip == (i % len(data)) % 2  # item i: clip i % 2
+        assert values == [10 * clip + start + k + 1 for k in range(3)]  # 3 consecutive frames
+        assert frame_values(item["lq"]) == values  # LR files of the same frames
+        starts[clip].add(start)
+    assert starts == {0: {0, 1, 2, 3}, 1: {0, 1, 2, 3}}  # every start of 6 - 3 + 1 is drawn
+
+
+def random_clips(root, clips, size, seed=0):
+    for c, (clip, frames) in enumerate(clips.items()):
+        for k in range(frames):
+            imwrite(root / clip / f"{k:08d}.png", random_image(*size, seed + 10 * c + k))
+
+
+@pytest.mark.parametrize("lr", [True, False], ids=["lr_root", "on_the_fly"])
+def test_folder_patches_crop_the_whole_clip(tmp_path, lr):
+    """Each patch is the whole clip's item (LR files, or whole frames degraded) cropped at one
+    place for every frame: found by trying every window and crop position."""
+    random_clips(tmp_path / "hr", {"a": 5}, (16, 24))
+    if lr:
+        random_clips(tmp_path / "lr", {"a": 5}, (8, 12), seed=50)
+    folder = VideoFolder(tmp_path / "hr", tmp_path / "lr" if lr else None, scale=2)
+    whole = folder[0]  # lq (5, 3, 8, 12), gt (5, 3, 16, 24)
+    data = VideoFolderPatches(
+        folder, patch_size=3, num_frames=2, augment=False, generator=torch.Generator()
+    )
+    for _ in range(5):
+        item = data[0]
+        found = [
+            (t, y, x)
+            for t in range(4)
+            for y in range(6)
+            for x in range(10)
+            if torch.equal(item["lq"], whole["lq"][t : t + 2, :, y : y + 3, x : x + 3])
+        ]
+        assert len(found) == 1
+        t, y, x = found[0]
+        y, x = 2 * y, 2 * x  # HR
+        assert torch.equal(item["gt"], whole["gt"][t : t + 2, :, y : y + 6, x : x + 6])
+
+
+def test_folder_patches_augment_the_window_as_one(tmp_path):
+    random_clips(tmp_path / "hr", {"a": 3}, (8, 8))
+    folder = VideoFolder(tmp_path / "hr", scale=2)
+    whole = folder[0]
+    data = VideoFolderPatches(folder, patch_size=4, num_frames=3, generator=torch.Generator())
+    seen = set()
+    for _ in range(60):
+        item = data[0]  # patch = whole frame, so only the flip/transpose is random
+        flips = [
+            f
+            for f in itertools.product([False, True], repeat=3)
+            if torch.equal(item["lq"], augment(whole["lq"], hflip=f[0], vflip=f[1], rot90=f[2])[0])
+        ]
+        assert len(flips) == 1  # one flip for all frames
+        hflip, vflip, rot90 = flips[0]
+        _, gt = augment(whole["lq"], whole["gt"], hflip=hflip, vflip=vflip, rot90=rot90)
+        assert torch.equal(item["gt"], gt)
+        seen.add(flips[0])
+    assert len(seen) == 8
+
+
+def test_folder_patches_read_only_the_window(tmp_path, monkeypatch):
+    data = folder_patches(tmp_path, lr=False, num_frames=2)
+    read = []
+
+    def counting_imread(path):
+        read.append(path)
+        return imread(path)
+
+    monkeypatch.setattr(srlab.data.folders, "imread", counting_imread)
+    item = data[1]
+    assert len(read) == 2  # 2 HR frames of 6 (the LR made from them)
+    assert [p.parent.name for p in read] == ["b", "b"]
+    assert [int(p.stem) + 11 for p in read] == frame_values(item["gt"])
+
+
+def test_folder_patches_same_seed_same_items(tmp_path):
+    random_clips(tmp_path / "hr", {"a": 6, "b": 6}, (16, 24))
+    data = VideoFolderPatches(VideoFolder(tmp_path / "hr", scale=2), patch_size=4, num_frames=3)
+
+    def items(seed, generator):
+        if generator:
+            data.generator = torch.Generator().manual_seed(seed)
+        else:
+            data.generator = None
+            torch.manual_seed(seed)
+        parts = []
+        for i in range(4):
+            item = data[i]
+            parts += [item["lq"].flatten(), item["gt"].flatten()]
+        return torch.cat(parts)
+
+    for generator in (True, False):  # a seeded generator, or the global RNG the trainer seeds
+        assert torch.equal(items(3, generator), items(3, generator))
+        assert not torch.equal(items(3, generator), items(4, generator))
+
+
+def test_folder_patches_errors(tmp_path):
+    write_plain_clips(tmp_path / "hr", {"a": 6, "short": 2}, (16, 24))
+    folder = VideoFolder(tmp_path / "hr", scale=2)
+    with pytest.raises(ValueError, match=r"clip 'short' \(2 frames of 8x12 LR pixels\)"):
+        VideoFolderPatches(folder, patch_size=4, num_frames=3)
+    VideoFolderPatches(folder, patch_size=8, num_frames=2)  # fits exactly
+    with pytest.raises(ValueError, match="clip 'a' .* windows of 2 frames of 9x9"):
+        VideoFolderPatches(folder, patch_size=9, num_frames=2)
+    for bad in (1, 0, 2.5, True):
+        with pytest.raises(ValueError, match="num_frames"):
+            VideoFolderPatches(folder, patch_size=4, num_frames=bad)
+    with pytest.raises(ValueError, match="patch_size"):
+        VideoFolderPatches(folder, patch_size=0, num_frames=2)
+    with pytest.raises(ValueError, match="repeat"):
+        VideoFolderPatches(folder, patch_size=4, num_frames=2, repeat=0)
+    with pytest.raises(TypeError, match="VideoFolder"):
+        VideoFolderPatches(str(tmp_path / "hr"), patch_size=4, num_frames=2)
