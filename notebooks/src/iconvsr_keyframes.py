@@ -58,11 +58,12 @@ from srlab.notebook import resolve_parameters
 
 # What `None` above means, per profile. paper = BasicSR's train_IconVSR_REDS.yml: 64 channels, 30
 # blocks per branch, keyframe stride 5, a 5-frame refill window, 15-frame clips of 64x64, batch 32,
-# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick fits about 20 minutes on one CPU thread:
-# the 64-channel HR convs of the upsampler (fixed in BasicSR) cost most of every step, so it takes
-# many small steps: one 5-frame clip of 16x16 per step. In a pilot, the number of steps mattered
-# more than their size: BasicVSR with these settings was 0.2 dB below bicubic after 150 steps and
-# 1.3 dB above it after 300, while 100 steps of two 10-frame clips left every model below it.
+# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick took 13 minutes on one CPU thread (plus
+# about 4 to pretrain SpyNet on a cold cache): the 64-channel HR convs of the upsampler (fixed in
+# BasicSR) and the EDVR extractor cost most of every step, so it takes many small steps: one
+# 5-frame clip of 16x16 per step. Pilots (basicvsr_ablation's, true flow, 2 seeds): 150 steps of
+# 4 clips stayed 0.2 dB below bicubic, 300 steps of one clip reached +0.29 and +0.65 dB above it;
+# 250 steps, as here, leave these models below bicubic (see the results).
 PROFILES = {
     "smoke": dict(
         num_feat=8, num_block=1, temporal_padding=1, iters=2, batch_size=1, patch=8, num_frames=3,
