@@ -7,7 +7,9 @@ configurations (no forward pass) and compares them with BasicSR 1.4.2's state_di
 
 import itertools
 import math
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -497,3 +499,33 @@ def test_iconvsr_errors():
         model(torch.rand(1, 5, 3, 8, 8), flows=random_flows(1, 5, 8, 9))
     with pytest.raises(ValueError, match="edvr_path"):
         IconVSR(**TINY_ICON, use_refill=False, edvr_path="x.pth")
+
+
+def test_outputs_match_the_pinned_reference():
+    # Tiny seeded models on fixed inputs, against outputs made by the code at commit e808b78 (see
+    # tests/data/README.md): the refactors since (e.g. blocks.pixel_shuffle_x4, SpyNet run only
+    # for the directions a model uses) must not change a number.
+    from srlab.archs import build
+
+    ref = np.load(Path(__file__).parent / "data" / "video_arch_outputs.npz")
+    lqs = torch.from_numpy(ref["lqs"])
+    flows = (torch.from_numpy(ref["flow_forward"]), torch.from_numpy(ref["flow_backward"]))
+    configs = {
+        "basicvsr": ("basicvsr", dict(num_feat=8, num_block=1)),
+        "basicvsr_uni": ("basicvsr", dict(num_feat=8, num_block=1, propagation="unidirectional")),
+        "iconvsr": ("iconvsr", dict(num_feat=16, num_block=1, keyframe_stride=2)),
+        "edvr": ("edvr", dict(num_feat=16, num_frame=5, num_extract_block=1,
+                              num_reconstruct_block=1, deformable_groups=8)),
+    }  # fmt: skip
+    for name, (arch, kwargs) in configs.items():
+        torch.manual_seed(1)
+        model = build(arch, **kwargs).eval()
+        with torch.no_grad():
+            if arch == "edvr":
+                out = model(lqs)
+            elif name == "basicvsr_uni":
+                out = model(lqs)  # its own SpyNet, forward flows only
+            else:
+                out = model(lqs, flows=flows)
+        # float32 kernels may differ in the last bits between CPUs: 1e-5 is far below any change
+        torch.testing.assert_close(out, torch.from_numpy(ref[name]), atol=1e-5, rtol=0, msg=name)
