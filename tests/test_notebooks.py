@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
+
+from srlab.io import imwrite, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
@@ -50,6 +53,54 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path):
     assert results, "the notebook saved no results file"
     for path in results:
         assert "provenance" in json.loads(path.read_text()), f"{path.name} has no provenance"
+
+
+def fake_reds(root):
+    """A tiny REDS folder in BasicSR's layout: test clip 000 (of REDS4) and training clips 001,
+    002, 8 frames of 64x64 HR each, and their x4 bicubic LR clips (made with imresize)."""
+    from srlab.degradations import imresize
+
+    rng = np.random.default_rng(0)
+    for clip in ("000", "001", "002"):
+        for k in range(8):
+            hr = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+            imwrite(root / "train_sharp" / clip / f"{k:08d}.png", hr)
+            lq = imresize(to_tensor(hr), 1 / 4).clamp(0, 1)  # (3, 16, 16)
+            imwrite(root / "train_sharp_bicubic" / "X4" / clip / f"{k:08d}.png", lq)
+
+
+def run_basicvsr_ablation(tmp_path, **parameters):
+    papermill = pytest.importorskip("papermill")
+    return papermill.execute_notebook(
+        str(ROOT / "notebooks" / "basicvsr_ablation.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters={
+            "profile": "smoke",
+            "out_dir": str(tmp_path),
+            "results_dir": str(tmp_path),
+            **parameters,
+        },
+        kernel_name="python3",
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )
+
+
+@pytest.mark.slow
+def test_basicvsr_ablation_runs_on_reds_folder(tmp_path):
+    fake_reds(tmp_path / "reds")
+    run_basicvsr_ablation(tmp_path, data_root=str(tmp_path / "reds"))
+    results = json.loads((tmp_path / "basicvsr_ablation_smoke.json").read_text())
+    assert results["protocol"]["test_clips"] == ["000"]  # REDS4 only; 001, 002 train
+    assert results["protocol"]["frames_per_clip"] == 6  # the smoke profile's test frames
+    assert all(row["flow"] != "oracle" for row in results["variants"])
+    assert results["flow_gap_spynet_minus_oracle"] == {}
+
+
+def test_basicvsr_ablation_rejects_oracle_flow_on_real_clips(tmp_path):
+    papermill = pytest.importorskip("papermill")
+    with pytest.raises(papermill.PapermillExecutionError, match="flow='oracle' needs the true"):
+        run_basicvsr_ablation(tmp_path, data_root=str(tmp_path), flow="oracle")
 
 
 def test_unknown_parameter_fails_the_run(tmp_path):

@@ -22,6 +22,9 @@
 # synthetic (`srlab.data`), with **known optical flow**: every learned-flow variant also runs with
 # the true flow ("oracle"), which separates "alignment does not help" from "the flow is wrong", a
 # question the paper cannot ask. Absolute PSNRs are not comparable with REDS4.
+#
+# With `data_root` (REDS on disk) the same study runs on real clips: trained on REDS's training
+# clips, tested on REDS4. Real clips have no true flow, so the oracle variants are left out there.
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -40,7 +43,7 @@ finetune_spynet: bool | None = None  # True: BasicVSR's (lr x0.125, frozen at fi
 spynet_iters: int | None = None  # SpyNet pretraining steps on synthetic flow (cached in .cache/)
 spynet_path: str = ""  # official SpyNet weights (spynet_sintel_final-3d2a1287.pth) instead
 seeds: str | None = None  # results are mean ± std over these, differences paired by seed
-data_root: str = ""  # empty: synthetic clips; else REDS (train_sharp, ...) for the paper profile
+data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = "BI"  # BI (bicubic) | BD (Gaussian blur + subsampling)
 out_dir: str = "../figures"
 results_dir: str = "../results"
@@ -58,7 +61,7 @@ from srlab import papers
 from srlab.archs import build
 from srlab.archs.spynet import SpyNet
 from srlab.complexity import count_params
-from srlab.data import SyntheticClip, VideoPatches, bundled_videos
+from srlab.data import SyntheticClip, VideoFolder, VideoFolderPatches, VideoPatches, bundled_videos
 from srlab.evaluate import mean_std, paired_differences, verdict
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
@@ -84,10 +87,10 @@ if p.profile == "paper" and not p.data_root:
         "profile='paper' trains on REDS: pass data_root=<REDS folder>. It takes days on GPUs; "
         "on a CPU use profile='quick'."
     )
-if p.data_root:
-    raise NotImplementedError(
-        "training on REDS needs random windows of real clips, which srlab.data does not provide "
-        "yet (VideoFolder yields whole clips); data_root is reserved for that"
+if p.data_root and p.flow == "oracle":
+    raise ValueError(
+        "flow='oracle' needs the true flow, which real clips (data_root) do not have: "
+        "use flow='spynet'"
     )
 SCALE = 4  # BasicVSR is a x4 model
 # REDS4's protocol (BasicSR's config): RGB, no border crop; scored per frame, 8-bit outputs.
@@ -99,62 +102,98 @@ results_dir = out_dir if p.profile == "smoke" else Path(p.results_dir)
 start = time.perf_counter()
 
 # %% [markdown]
-# ## Data: synthetic clips with known motion
+# ## Data: synthetic clips with known motion, or REDS
 #
 # Training windows are random crops of the 7 bundled training clips (`VideoPatches`: random start,
 # crop and flip, with the true LR flow); test clips are the held-out `bundled_videos("test")`,
 # rendered over test photographs only, cut to their first frames to keep the CPU budget. LR
 # frames are made with the chosen degradation; the true flow is brought to the LR grid, where
 # BasicVSR's SpyNet works.
+#
+# With `data_root`, BasicSR's REDS layout: HR clips in `train_sharp/<clip>/`, LR clips in
+# `train_sharp_bicubic/X4/<clip>/` (bicubic; without that folder, LR is made with `degradation`).
+# As in BasicSR's REDS4 protocol, the test clips are REDS4 (000, 011, 015, 020), cut to their first
+# frames, and the training windows (`VideoFolderPatches`: random start, crop and flip, no flow)
+# come from every other clip.
 
 # %%
 DATA = {  # frames kept per training clip; test clips, frames and HR crop (None: whole frames)
     "smoke": dict(train_frames=4, test_clips=1, test_frames=6, test_size=(64, 64)),
     "quick": dict(train_frames=30, test_clips=4, test_frames=16, test_size=None),
 }.get(p.profile, dict(train_frames=30, test_clips=4, test_frames=30, test_size=None))
-h, w = DATA["test_size"] or (None, None)
-crop = (..., slice(0, h), slice(0, w))  # top-left HR crop of every frame, flow and mask
-n = DATA["train_frames"]
-train_clips = {
-    name: SyntheticClip(c.frames[:n], c.flow_forward[: n - 1], c.flow_backward[: n - 1],
-                        c.mask_forward[: n - 1], c.mask_backward[: n - 1])
-    for name, c in bundled_videos("train").items()
-}  # fmt: skip
-n = DATA["test_frames"]
-test_clips = {
-    name: SyntheticClip(c.frames[:n][crop], c.flow_forward[: n - 1][crop],
-                        c.flow_backward[: n - 1][crop], c.mask_forward[: n - 1][crop],
-                        c.mask_backward[: n - 1][crop])
-    for name, c in list(bundled_videos("test").items())[: DATA["test_clips"]]
-}  # fmt: skip
-windows = dict(patch_size=p.patch, num_frames=p.num_frames, degradation=p.degradation, scale=SCALE)
-train_set = VideoPatches(train_clips, **windows)  # windows carry the true LR flow
+if p.data_root:
+    REDS4 = ("000", "011", "015", "020")  # BasicSR's held-out REDS clips
+    lr_root = Path(p.data_root) / "train_sharp_bicubic" / "X4"
+    if lr_root.is_dir() and p.degradation != "BI":
+        raise ValueError(f"{lr_root} holds bicubic LR clips: degradation must be 'BI', "
+                         f"got {p.degradation!r}")
+    folder = VideoFolder(Path(p.data_root) / "train_sharp", lr_root if lr_root.is_dir() else None,
+                         scale=SCALE, degradation=p.degradation)  # fmt: skip
+    test_names = [name for name in REDS4 if name in folder.clips]
+    if not test_names:
+        raise ValueError(f"none of REDS4's test clips {REDS4} is in {p.data_root}/train_sharp")
+    train_clips = [name for name in folder.names if name not in REDS4]
+    n = DATA["test_frames"]
+    test_clips = {}
+    for name in test_names:  # only the first n frames are read
+        lq, gt = folder.read(name, 0, min(n, len(folder.clips[name])))  # (t, 3, h, w), (t, 3, H, W)
+        test_clips[name] = {"lq": lq, "gt": gt}
+    # Windows without flow: BasicVSR's own SpyNet estimates it.
+    train_set = VideoFolderPatches(folder, names=train_clips, patch_size=p.patch,
+                                   num_frames=p.num_frames)  # fmt: skip
+else:
+    h, w = DATA["test_size"] or (None, None)
+    crop = (..., slice(0, h), slice(0, w))  # top-left HR crop of every frame, flow and mask
+    n = DATA["train_frames"]
+    train_clips = {
+        name: SyntheticClip(c.frames[:n], c.flow_forward[: n - 1], c.flow_backward[: n - 1],
+                            c.mask_forward[: n - 1], c.mask_backward[: n - 1])
+        for name, c in bundled_videos("train").items()
+    }  # fmt: skip
+    n = DATA["test_frames"]
+    test_clips = {
+        name: SyntheticClip(c.frames[:n][crop], c.flow_forward[: n - 1][crop],
+                            c.flow_backward[: n - 1][crop], c.mask_forward[: n - 1][crop],
+                            c.mask_backward[: n - 1][crop])
+        for name, c in list(bundled_videos("test").items())[: DATA["test_clips"]]
+    }  # fmt: skip
+    windows = dict(patch_size=p.patch, num_frames=p.num_frames, degradation=p.degradation,
+                   scale=SCALE)  # fmt: skip
+    train_set = VideoPatches(train_clips, **windows)  # windows carry the true LR flow
 print(f"training windows: {p.num_frames} frames of {p.patch}x{p.patch} LR, {len(train_clips)} clips")
 for name, clip in test_clips.items():
-    print(f"test clip {name}: {tuple(clip.frames.shape)} HR")
+    hr = clip["gt"] if p.data_root else clip.frames  # (t, 3, H, W)
+    print(f"test clip {name}: {tuple(hr.shape)} HR")
 
 # %% [markdown]
 # ## SpyNet without downloads
 #
 # BasicVSR starts from a SpyNet pretrained on real optical flow. We pretrain one on synthetic LR
 # clips with known flow (`srlab.flow`; minutes, once, then cached) and check it on the held-out
-# clips against the trivial "no motion" estimate. With official weights, pass `spynet_path`.
+# clips against the trivial "no motion" estimate (synthetic clips only: real clips have no true
+# flow to check it against). With official weights, pass `spynet_path`.
 
 # %%
 if p.spynet_path:
     spynet = SpyNet(load_path=p.spynet_path).eval()
 else:
     spynet = pretrained_spynet(iters=p.spynet_iters, seed=0, degradation=p.degradation)
-flow_report = evaluate_flow(spynet, test_clips, scale=SCALE, degradation=p.degradation)
-print(
-    f"SpyNet end-point error on the test clips: {flow_report['epe']:.3f} LR px "
-    f"(zero flow: {flow_report['epe_zero']:.3f}), over pixels visible in both frames"
-)
-# A frozen SpyNet gives each training clip the same flow at every step: estimate it once on the
-# whole LR frames, and let the learned-flow variants train on windows that carry it.
-learned_set = VideoPatches(
-    with_estimated_flows(train_clips, spynet, scale=SCALE, degradation=p.degradation), **windows
-)
+if p.data_root:
+    flow_report = {}
+    print("SpyNet end-point error needs the true flow, which real clips do not have: not measured")
+    learned_set = train_set  # the model's own frozen SpyNet runs in the forward
+else:
+    flow_report = evaluate_flow(spynet, test_clips, scale=SCALE, degradation=p.degradation)
+    print(
+        f"SpyNet end-point error on the test clips: {flow_report['epe']:.3f} LR px "
+        f"(zero flow: {flow_report['epe_zero']:.3f}), over pixels visible in both frames"
+    )
+    # A frozen SpyNet gives each training clip the same flow at every step: estimate it once on
+    # the whole LR frames, and let the learned-flow variants train on windows that carry it.
+    learned_set = VideoPatches(
+        with_estimated_flows(train_clips, spynet, scale=SCALE, degradation=p.degradation),
+        **windows,
+    )
 
 # %% [markdown]
 # ## Training every variant, seed by seed
@@ -164,8 +203,8 @@ learned_set = VideoPatches(
 # windows, so variant minus reference is a paired difference. SpyNet is the pretrained one above:
 # frozen unless `finetune_spynet` (then BasicVSR's schedule: lr x0.125, frozen for the first
 # 5000 steps or 10% of them, whichever is fewer). Frozen, its flow comes with the training
-# windows and, at test time, from the model's own SpyNet. Oracle variants train and test with the
-# true flow.
+# windows (on REDS, from the model's own SpyNet in the forward) and, at test time, from the
+# model's own SpyNet. Oracle variants (synthetic clips only) train and test with the true flow.
 
 # %%
 reference = (p.propagation, p.alignment, "-" if p.alignment == "none" else p.flow)
@@ -181,6 +220,8 @@ VARIANTS = list(
         ("bidirectional", "feature", "oracle"),
     ])
 )  # fmt: skip
+if p.data_root:  # real clips have no true flow
+    VARIANTS = [v for v in VARIANTS if v[2] != "oracle"]
 label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" for v in VARIANTS}
 freeze_iters = min(5000, p.iters // 10)
 flows_from_batch = lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))  # noqa: E731
@@ -206,7 +247,7 @@ for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="m
     )  # fmt: skip
     # Same seed, same windows: the two training sets differ only in the flow they carry.
     learned = flow_kind == "spynet" and not finetune
-    feed = learned or flow_kind == "oracle"
+    feed = (learned and not p.data_root) or flow_kind == "oracle"  # windows that carry a flow
     train(model, learned_set if learned else train_set, cfg, forward=flows_from_batch if feed else None)
     flow_source = "oracle" if flow_kind == "oracle" else "spynet"
     scores[variant, seed] = evaluate_clips(model, test_clips, **PROTOCOL, flow=flow_source)

@@ -262,10 +262,12 @@ class VideoFolderPatches(Dataset):
 
     folder: a VideoFolder; its LR files are used, or its degradation on whole frames without
     lr_root (then every window degrades its n whole frames: slow on 1280x720 REDS frames, so
-    prefer REDS's own train_sharp_bicubic as lr_root). Item i is a window of clip i % (number of
-    clips) (len = clips * repeat); only the window's n frames are read from disk, never the whole
-    clip. Every clip must have at least n frames of at least p x p LR pixels, checked here from
-    the file headers. See the module docstring for how randomness is seeded."""
+    prefer REDS's own train_sharp_bicubic as lr_root). names: the clips to cut windows from, in
+    this order (default: all of folder.names), e.g. every clip but REDS4's test clips. Item i is a
+    window of clip i % (number of clips) (len = clips * repeat); only the window's n frames are
+    read from disk, never the whole clip. Every clip must have at least n frames of at least p x p
+    LR pixels, checked here from the file headers. See the module docstring for how randomness is
+    seeded."""
 
     def __init__(
         self,
@@ -276,6 +278,7 @@ class VideoFolderPatches(Dataset):
         augment: bool = True,
         repeat: int = 1,
         generator: torch.Generator | None = None,
+        names: Sequence[str] | None = None,
     ):
         if not isinstance(folder, VideoFolder):
             raise TypeError(f"folder must be a VideoFolder, got {type(folder).__name__}")
@@ -284,7 +287,11 @@ class VideoFolderPatches(Dataset):
             raise ValueError(f"num_frames must be an integer >= 2, got {num_frames!r}")
         if num_frames < 2:
             raise ValueError(f"num_frames must be at least 2 (a video window), got {num_frames}")
-        for name in folder.names:
+        names = list(folder.names if names is None else names)
+        unknown = [name for name in names if name not in folder.clips]
+        if unknown or not names:
+            raise ValueError(f"names must be clips of folder; not found: {unknown or 'none given'}")
+        for name in names:
             frames = folder.clips[name]
             h, w = _size(frames[0])  # HR; all frames of a clip have one size (VideoFolder checks)
             h, w = h // self.scale, w // self.scale  # LR, after mod_crop
@@ -293,14 +300,15 @@ class VideoFolderPatches(Dataset):
                     f"clip {name!r} ({len(frames)} frames of {h}x{w} LR pixels) is too small for "
                     f"windows of {num_frames} frames of {patch_size}x{patch_size} LR pixels"
                 )
-        self.folder, self.patch_size, self.num_frames = folder, patch_size, num_frames
+        self.folder, self.names = folder, names
+        self.patch_size, self.num_frames = patch_size, num_frames
         self.augment, self.repeat, self.generator = augment, repeat, generator
 
     def __len__(self) -> int:
-        return len(self.folder) * self.repeat
+        return len(self.names) * self.repeat
 
     def __getitem__(self, index: int) -> dict[str, Tensor]:
-        name = self.folder.names[index % len(self.folder)]
+        name = self.names[index % len(self.names)]
         n = self.num_frames
         start = _randint(len(self.folder.clips[name]) - n + 1, self.generator)
         lq, gt = self.folder.read(name, start, start + n)  # (n, 3, h, w), (n, 3, h*s, w*s)

@@ -174,6 +174,19 @@ def test_folder_patches_are_windows_of_one_clip(tmp_path):
     assert starts == {0: {0, 1, 2, 3}, 1: {0, 1, 2, 3}}  # every start of 6 - 3 + 1 is drawn
 
 
+def test_folder_patches_of_chosen_clips(tmp_path):
+    """names: windows come from those clips only (here b; clip a is held out, as REDS4 is)."""
+    data = folder_patches(tmp_path, names=["b"], repeat=2)
+    assert len(data) == 2
+    for i in range(20):
+        clip, _ = divmod(frame_values(data[i % 2]["gt"])[0] - 1, 10)
+        assert clip == 1  # b
+    with pytest.raises(ValueError, match=r"not found: \['c'\]"):
+        folder_patches(tmp_path, names=["b", "c"])
+    with pytest.raises(ValueError, match="none given"):
+        folder_patches(tmp_path, names=[])
+
+
 def random_clips(root, clips, size, seed=0):
     for c, (clip, frames) in enumerate(clips.items()):
         for k in range(frames):
