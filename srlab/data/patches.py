@@ -104,11 +104,18 @@ def _random_augment(*tensors, flows=(), generator=None) -> tuple[Tensor, ...]:
     return augment(*tensors, hflip=hflip, vflip=vflip, rot90=rot90, flows=flows)
 
 
-def _check_sampler_args(scale: int, patch_size: int, degradation: str, repeat: int):
-    """The arguments ImagePatches and VideoPatches share, checked once: (scale, degradation)."""
-    for name, value in (("patch_size", patch_size), ("repeat", repeat)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+def _check_sampler_args(
+    scale: int, patch_size: int, degradation: str, repeat: int, num_frames: int | None = None
+):
+    """The arguments the patch samplers share, checked once: (scale, degradation).
+    num_frames: the video samplers' window length (None for images)."""
+    # num_frames >= 2: a video window joins neighbouring frames
+    for name, value, least in (("patch_size", patch_size, 1), ("repeat", repeat, 1),
+                               ("num_frames", num_frames, 2)):  # fmt: skip
+        if value is None and name == "num_frames":
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
+            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
     return check_scale(scale), check_degradation(degradation)
 
 
@@ -197,11 +204,9 @@ class VideoPatches(Dataset):
         repeat: int = 1,
         generator: torch.Generator | None = None,
     ):
-        self.scale, degradation = _check_sampler_args(scale, patch_size, degradation, repeat)
-        if num_frames < 2:
-            raise ValueError(
-                f"num_frames must be at least 2 (flows join neighbours), got {num_frames}"
-            )
+        self.scale, degradation = _check_sampler_args(
+            scale, patch_size, degradation, repeat, num_frames
+        )
         # The bundled clips are shared with every other user in the process: only ever read here.
         self.clips = list((_bundled_videos("train") if clips is None else clips).values())
         if not self.clips:
@@ -282,11 +287,9 @@ class VideoFolderPatches(Dataset):
     ):
         if not isinstance(folder, VideoFolder):
             raise TypeError(f"folder must be a VideoFolder, got {type(folder).__name__}")
-        self.scale, _ = _check_sampler_args(folder.scale, patch_size, folder.degradation, repeat)
-        if isinstance(num_frames, bool) or not isinstance(num_frames, numbers.Integral):
-            raise ValueError(f"num_frames must be an integer >= 2, got {num_frames!r}")
-        if num_frames < 2:
-            raise ValueError(f"num_frames must be at least 2 (a video window), got {num_frames}")
+        self.scale, _ = _check_sampler_args(
+            folder.scale, patch_size, folder.degradation, repeat, num_frames
+        )
         names = list(folder.names if names is None else names)
         unknown = [name for name in names if name not in folder.clips]
         if unknown or not names:
