@@ -5,6 +5,7 @@ Everything runs on CPU with tiny widths, except the manifest test, which builds 
 configurations (no forward pass) and compares them with BasicSR 1.4.2's state_dicts in
 /work/shared/reference/basicsr_state_dicts.json."""
 
+import importlib.util
 import itertools
 import math
 from pathlib import Path
@@ -504,28 +505,14 @@ def test_iconvsr_errors():
 def test_outputs_match_the_pinned_reference():
     # Tiny seeded models on fixed inputs, against outputs made by the code at commit e808b78 (see
     # tests/data/README.md): the refactors since (e.g. blocks.pixel_shuffle_x4, SpyNet run only
-    # for the directions a model uses) must not change a number.
-    from srlab.archs import build
-
-    ref = np.load(Path(__file__).parent / "data" / "video_arch_outputs.npz")
-    lqs = torch.from_numpy(ref["lqs"])
+    # for the directions a model uses) must not change a number. The models and how they are run
+    # come from the script that wrote the file, so the two cannot drift apart.
+    data = Path(__file__).parent / "data"
+    spec = importlib.util.spec_from_file_location("pinned", data / "make_video_arch_outputs.py")
+    pinned = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pinned)
+    ref = np.load(data / "video_arch_outputs.npz")
     flows = (torch.from_numpy(ref["flow_forward"]), torch.from_numpy(ref["flow_backward"]))
-    configs = {
-        "basicvsr": ("basicvsr", dict(num_feat=8, num_block=1)),
-        "basicvsr_uni": ("basicvsr", dict(num_feat=8, num_block=1, propagation="unidirectional")),
-        "iconvsr": ("iconvsr", dict(num_feat=16, num_block=1, keyframe_stride=2)),
-        "edvr": ("edvr", dict(num_feat=16, num_frame=5, num_extract_block=1,
-                              num_reconstruct_block=1, deformable_groups=8)),
-    }  # fmt: skip
-    for name, (arch, kwargs) in configs.items():
-        torch.manual_seed(1)
-        model = build(arch, **kwargs).eval()
-        with torch.no_grad():
-            if arch == "edvr":
-                out = model(lqs)
-            elif name == "basicvsr_uni":
-                out = model(lqs)  # its own SpyNet, forward flows only
-            else:
-                out = model(lqs, flows=flows)
+    for name, out in pinned.outputs(torch.from_numpy(ref["lqs"]), flows).items():
         # float32 kernels may differ in the last bits between CPUs: 1e-5 is far below any change
         torch.testing.assert_close(out, torch.from_numpy(ref[name]), atol=1e-5, rtol=0, msg=name)
