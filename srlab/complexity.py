@@ -140,10 +140,16 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
     What is measured, honestly:
     - CUDA: torch.cuda.max_memory_allocated() minus the allocation before the call: exactly the
       peak of live tensors on that device (not the cache the allocator keeps reserved).
-    - CPU with psutil: the process's resident set size (RSS), sampled every millisecond in a
-      background thread, peak minus start. It includes everything the process touches (tensors,
-      the allocator's free lists, other threads), and a spike shorter than a millisecond can be
-      missed. tracemalloc would see nothing: torch allocates outside Python's allocator.
+    - CPU on Linux: the process's peak resident set size (RSS) during the call, exactly. The kernel
+      keeps that peak (VmHWM in /proc/self/status) and resets it to the current RSS when "5" is
+      written to /proc/self/clear_refs; we reset, run fn, and report VmHWM minus the RSS before.
+      It counts everything the process touches (tensors, the allocator's free lists, other
+      threads), and memory the allocator reuses without asking the kernel counts nothing.
+      Side effect: the process's lifetime VmHWM is reset too.
+    - CPU elsewhere, with psutil: RSS sampled every millisecond in a background thread, peak minus
+      start. A spike shorter than a sampling gap (or than the sampler's wait for the GIL) is
+      missed, so this is a lower bound. tracemalloc would see nothing: torch allocates outside
+      Python's allocator.
     - CPU without psutil: the growth of getrusage's ru_maxrss, the process's lifetime peak RSS.
       This is a lower bound: it is 0 if fn stays below a peak reached earlier in the process.
 
@@ -158,13 +164,40 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
         peak = torch.cuda.max_memory_allocated(device) - start
         method = "torch.cuda.max_memory_allocated"
     else:
-        try:
-            start = _rss_bytes()
-        except ImportError:
-            peak, method = _maxrss_growth(fn), "getrusage ru_maxrss growth (lower bound)"
-        else:
-            peak, method = _sampled_rss_peak(fn, start), "psutil RSS sampled every 1 ms"
+        peak = _linux_rss_peak(fn)
+        method = "Linux peak RSS (VmHWM, reset through /proc/self/clear_refs)"
+        if peak is None:
+            try:
+                start = _rss_bytes()
+            except ImportError:
+                peak, method = _maxrss_growth(fn), "getrusage ru_maxrss growth (lower bound)"
+            else:
+                peak = _sampled_rss_peak(fn, start)
+                method = "psutil RSS sampled every 1 ms (lower bound)"
     return {"peak_bytes": int(peak), "peak_mb": peak / 2**20, "method": method}
+
+
+def _proc_status_kib(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])  # "VmHWM:   123456 kB"
+    raise OSError(f"{field} not in /proc/self/status")
+
+
+def _linux_rss_peak(fn: Callable[[], object]) -> int | None:
+    """Exact peak RSS growth during fn(), or None (without running fn) where the kernel
+    interface is missing or not writable: not Linux, or Linux older than 4.0."""
+    try:
+        with open("/proc/self/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")  # reset VmHWM to the current RSS
+        start = _proc_status_kib("VmRSS")
+        if _proc_status_kib("VmHWM") > start + 1024:  # the reset did not take
+            return None
+    except OSError:
+        return None
+    fn()
+    return max(_proc_status_kib("VmHWM") - start, 0) * 1024
 
 
 def _sampled_rss_peak(fn: Callable[[], object], start: int) -> int:

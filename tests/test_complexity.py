@@ -1,10 +1,13 @@
 """srlab.complexity: exact parameter and FLOP counts of tiny nets, and the shape of the timing and
 memory reports (not their values, which depend on the machine)."""
 
+import time
+
 import pytest
 import torch
 from torch import nn
 
+from srlab import complexity
 from srlab.complexity import count_params, flops, latency, matmul_gflops, peak_memory
 
 
@@ -91,11 +94,39 @@ def test_latency_rejects_zero_repeats():
         latency(tiny_net(), torch.rand(1, 3, 8, 8), repeats=0)
 
 
-def test_peak_memory_sees_a_torch_allocation():
-    size_mb = 64
-    result = peak_memory(lambda: torch.ones(size_mb * 2**20 // 4).sum())
-    assert result["peak_mb"] >= 0.75 * size_mb, result
-    assert result["method"]
+def allocate(size_mb: int, hold_s: float = 0.0) -> float:
+    """Fill size_mb of fresh tensor memory, keep it alive hold_s seconds, free it."""
+    x = torch.ones(size_mb * 2**20 // 4)
+    time.sleep(hold_s)  # releases the GIL: a sampling thread gets to look
+    return float(x.sum())
+
+
+def test_peak_memory_sees_a_short_lived_torch_allocation():
+    # 64 MB is above glibc's largest mmap threshold, so the tensor gets fresh pages from the
+    # kernel: the RSS must rise by its size even if it lives for only a few milliseconds.
+    result = peak_memory(lambda: allocate(64))
+    if not result["method"].startswith("Linux"):
+        pytest.skip(f"a sampler may miss a spike this short ({result['method']})")
+    assert 0.9 * 64 <= result["peak_mb"] < 64 + 32, result
+
+
+def test_peak_memory_is_near_zero_when_nothing_is_allocated():
+    result = peak_memory(lambda: None)
+    assert result["peak_mb"] < 8, result
+
+
+def test_rss_sampler_sees_a_held_allocation():
+    pytest.importorskip("psutil")
+    start = complexity._rss_bytes()
+    peak_mb = complexity._sampled_rss_peak(lambda: allocate(64, hold_s=0.2), start) / 2**20
+    assert peak_mb >= 0.75 * 64, peak_mb
+
+
+def test_linux_rss_peak_is_exact_for_a_short_allocation():
+    peak = complexity._linux_rss_peak(lambda: allocate(48))
+    if peak is None:
+        pytest.skip("no resettable VmHWM here (needs Linux 4.0+ and a writable clear_refs)")
+    assert 0.9 * 48 <= peak / 2**20 < 48 + 32, peak / 2**20
 
 
 def test_matmul_gflops_is_positive():
