@@ -13,6 +13,7 @@ Its conventions, which every number here inherits:
 
 from __future__ import annotations
 
+import ctypes
 import statistics
 import threading
 import time
@@ -144,8 +145,12 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
       keeps that peak (VmHWM in /proc/self/status) and resets it to the current RSS when "5" is
       written to /proc/self/clear_refs; we reset, run fn, and report VmHWM minus the RSS before.
       It counts everything the process touches (tensors, the allocator's free lists, other
-      threads), and memory the allocator reuses without asking the kernel counts nothing.
-      Side effect: the process's lifetime VmHWM is reset too.
+      threads). Side effect: the process's lifetime VmHWM is reset too.
+    - On every CPU path, glibc's malloc_trim(0) runs first (where glibc is the C library). Memory
+      that earlier tensors freed stays in malloc's free lists, resident; fn's tensors may reuse
+      it, and RSS would not rise at all (we saw a 64 MB tensor measured as 0 after a test suite
+      had freed many 4 MB ones). Trimmed, those pages go back to the kernel, and fn's tensors
+      show up when they touch them.
     - CPU elsewhere, with psutil: RSS sampled every millisecond in a background thread, peak minus
       start. A spike shorter than a sampling gap (or than the sampler's wait for the GIL) is
       missed, so this is a lower bound. tracemalloc would see nothing: torch allocates outside
@@ -164,6 +169,7 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
         peak = torch.cuda.max_memory_allocated(device) - start
         method = "torch.cuda.max_memory_allocated"
     else:
+        _trim_malloc()
         peak = _linux_rss_peak(fn)
         method = "Linux peak RSS (VmHWM, reset through /proc/self/clear_refs)"
         if peak is None:
@@ -175,6 +181,15 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
                 peak = _sampled_rss_peak(fn, start)
                 method = "psutil RSS sampled every 1 ms (lower bound)"
     return {"peak_bytes": int(peak), "peak_mb": peak / 2**20, "method": method}
+
+
+def _trim_malloc() -> None:
+    """glibc's malloc_trim(0): give the free pages of malloc's heaps back to the kernel. A no-op
+    where the C library is not glibc (macOS, musl)."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (AttributeError, OSError):
+        pass
 
 
 def _proc_status_kib(field: str) -> int:

@@ -1,6 +1,9 @@
 """srlab.complexity: exact parameter and FLOP counts of tiny nets, and the shape of the timing and
 memory reports (not their values, which depend on the machine)."""
 
+import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -110,6 +113,34 @@ def test_peak_memory_sees_a_short_lived_torch_allocation():
     assert 0.9 * 64 <= result["peak_mb"] < 64 + 32, result
 
 
+FRAGMENTED = """
+import json, torch
+from srlab.complexity import peak_memory
+results = []
+for size_mb in (1, 4, 16):
+    for _ in range(3):  # freeing mmapped blocks raises glibc's mmap threshold to their size
+        x = torch.ones(size_mb * 2**18)
+        del x
+    blocks = [torch.ones(size_mb * 2**18) for _ in range(160 // size_mb)]  # then on the heap
+    pins = [torch.ones(1000) for _ in range(100)]  # small live blocks after them
+    del blocks  # 160 MB free in malloc's lists, still resident
+    results.append(peak_memory(lambda: float(torch.ones(64 * 2**18).sum())))
+print(json.dumps(results))
+"""
+
+
+def test_peak_memory_sees_an_allocation_that_reuses_freed_memory():
+    # In a fresh process, so that glibc's heap is in a known state: the 64 MB tensor can be
+    # carved from freed memory that is still resident, and RSS would not rise (without
+    # peak_memory's malloc_trim this measured 0 MB at 4 MB blocks).
+    run = subprocess.run([sys.executable, "-c", FRAGMENTED], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    for size_mb, result in zip((1, 4, 16), json.loads(run.stdout), strict=True):
+        if not result["method"].startswith("Linux"):
+            pytest.skip(f"a sampler may miss a spike this short ({result['method']})")
+        assert 0.9 * 64 <= result["peak_mb"] < 64 + 32, (size_mb, result)
+
+
 def test_peak_memory_is_near_zero_when_nothing_is_allocated():
     result = peak_memory(lambda: None)
     assert result["peak_mb"] < 8, result
@@ -117,12 +148,14 @@ def test_peak_memory_is_near_zero_when_nothing_is_allocated():
 
 def test_rss_sampler_sees_a_held_allocation():
     pytest.importorskip("psutil")
+    complexity._trim_malloc()  # see peak_memory: freed memory would be reused unseen
     start = complexity._rss_bytes()
     peak_mb = complexity._sampled_rss_peak(lambda: allocate(64, hold_s=0.2), start) / 2**20
     assert peak_mb >= 0.75 * 64, peak_mb
 
 
 def test_linux_rss_peak_is_exact_for_a_short_allocation():
+    complexity._trim_malloc()  # see peak_memory: freed memory would be reused unseen
     peak = complexity._linux_rss_peak(lambda: allocate(48))
     if peak is None:
         pytest.skip("no resettable VmHWM here (needs Linux 4.0+ and a writable clear_refs)")
