@@ -14,6 +14,7 @@ same clip and frame names under the HR and the LR root."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -211,3 +212,61 @@ class VideoFolder(Dataset):
         name = self.names[index]
         lq, gt = self.read(name)
         return {"name": name, "lq": lq, "gt": gt}  # (t, 3, h, w), (t, 3, h*s, w*s)
+
+
+REDS4 = ("000", "011", "015", "020")  # the REDS clips BasicSR holds out for testing ("REDS4")
+
+
+@dataclass(frozen=True)
+class RedsSplit:
+    """REDS split as BasicSR's REDS4 protocol: see reds_split."""
+
+    folder: VideoFolder  # every clip, HR with its LR
+    train_names: list[str]  # the clips to train on: all but REDS4
+    test: dict[str, dict[str, Tensor]]  # REDS4 clip -> {"lq": (n, 3, h, w), "gt": (n, 3, H, W)}
+
+
+def reds_split(
+    root: str | os.PathLike,
+    *,
+    scale: int = 4,
+    degradation: str = "BI",
+    test_frames: int | None = None,
+    test_size: tuple[int, int] | None = None,
+) -> RedsSplit:
+    """REDS in BasicSR's layout, split as BasicSR's REDS4 protocol does.
+
+    root/train_sharp/<clip>/<frame>.png holds the HR clips; root/train_sharp_bicubic/X4/<clip>/ the
+    bicubic LR clips (if that folder is missing, LR is made with `degradation` from HR). The REDS4
+    clips present are the test clips (at least one must be), every other clip is for training.
+    The test clips are read now: their first test_frames frames (None: all), cropped to the
+    top-left test_size = (H, W) of HR (None: whole frames) and the matching LR."""
+    root = Path(root)
+    lr_root = root / "train_sharp_bicubic" / f"X{scale}"
+    if lr_root.is_dir() and degradation != "BI":
+        raise ValueError(
+            f"{lr_root} holds bicubic LR clips: degradation must be 'BI', got {degradation!r}"
+        )
+    if test_frames is not None and test_frames < 1:
+        raise ValueError(f"test_frames must be None (all) or >= 1, got {test_frames}")
+    folder = VideoFolder(
+        root / "train_sharp", lr_root if lr_root.is_dir() else None, scale=scale,
+        degradation=degradation,
+    )  # fmt: skip
+    test_names = [name for name in REDS4 if name in folder.clips]
+    if not test_names:
+        raise ValueError(
+            f"none of REDS4's test clips {REDS4} is in {root / 'train_sharp'}; "
+            f"clips there: [{_listing(folder.names)}]"
+        )
+    train_names = [name for name in folder.names if name not in REDS4]
+    if not train_names:
+        raise ValueError(f"no training clips in {root / 'train_sharp'}, only REDS4's")
+    h, w = test_size or (None, None)
+    lr_h, lr_w = (None if side is None else side // scale for side in (h, w))
+    test = {}
+    for name in test_names:  # only the frames kept are read
+        frames = len(folder.clips[name])
+        lq, gt = folder.read(name, 0, min(test_frames or frames, frames))
+        test[name] = {"lq": lq[..., :lr_h, :lr_w], "gt": gt[..., :h, :w]}
+    return RedsSplit(folder, train_names, test)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import srlab.data.folders
-from srlab.data import PairedImageFolder, VideoFolder, VideoFolderPatches, augment
+from srlab.data import PairedImageFolder, VideoFolder, VideoFolderPatches, augment, reds_split
 from srlab.io import imread, imwrite, to_tensor
 
 
@@ -130,6 +130,50 @@ def test_video_folder_read_is_a_window_of_the_whole_clip(tmp_path):
         data.read("walk", 3, 6)
     with pytest.raises(KeyError, match="no clip 'run'"):
         data.read("run", 0, 1)
+
+
+def write_reds(root, clips, frames=5, lr=True):
+    """root/train_sharp/<clip>/ (HR 16x20) and, if lr, root/train_sharp_bicubic/X4/<clip>/."""
+    write_clips(root / "train_sharp", dict.fromkeys(clips, frames), (16, 20))
+    if lr:
+        write_clips(root / "train_sharp_bicubic" / "X4", dict.fromkeys(clips, frames), (4, 5), 7)
+
+
+def test_reds_split_tests_on_reds4_and_trains_on_the_rest(tmp_path):
+    write_reds(tmp_path, ["000", "001", "011", "120"])
+    split = reds_split(tmp_path, test_frames=3)
+    assert list(split.test) == ["000", "011"]  # the REDS4 clips present, in REDS4's order
+    assert split.train_names == ["001", "120"]
+    whole = split.folder[split.folder.names.index("011")]
+    assert torch.equal(split.test["011"]["gt"], whole["gt"][:3])
+    assert torch.equal(split.test["011"]["lq"], whole["lq"][:3])  # the LR files
+    assert split.test["000"]["lq"].shape == (3, 3, 4, 5)
+
+
+def test_reds_split_all_frames_and_crop(tmp_path):
+    write_reds(tmp_path, ["015", "002"], lr=False)  # no LR folder: made with the degradation
+    split = reds_split(tmp_path, degradation="BD", test_size=(8, 12))
+    whole = split.folder[split.folder.names.index("015")]
+    assert split.folder.lr_clips is None
+    assert torch.equal(split.test["015"]["gt"], whole["gt"][..., :8, :12])
+    assert torch.equal(split.test["015"]["lq"], whole["lq"][..., :2, :3])  # a crop of whole LR
+    assert split.test["015"]["gt"].shape[0] == 5  # test_frames None: every frame
+
+
+def test_reds_split_errors(tmp_path):
+    write_reds(tmp_path / "a", ["000", "001"])
+    with pytest.raises(ValueError, match="bicubic LR clips: degradation must be 'BI'"):
+        reds_split(tmp_path / "a", degradation="BD")
+    with pytest.raises(ValueError, match="test_frames must be"):
+        reds_split(tmp_path / "a", test_frames=0)
+    write_reds(tmp_path / "b", ["001", "002"])
+    with pytest.raises(ValueError, match=r"none of REDS4's test clips.*001, 002"):
+        reds_split(tmp_path / "b")
+    write_reds(tmp_path / "c", ["000", "020"])
+    with pytest.raises(ValueError, match="no training clips"):
+        reds_split(tmp_path / "c")
+    with pytest.raises(FileNotFoundError, match="train_sharp is not a folder"):
+        reds_split(tmp_path / "d")
 
 
 def write_plain_clips(root, clips, size, scale=1):
