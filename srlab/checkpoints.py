@@ -68,25 +68,26 @@ def read(path: PathLike) -> dict:
         ) from err
 
 
-def state_dict_of(checkpoint: Mapping, param_key: str | None = None) -> dict[str, Tensor]:
+def state_dict_of(
+    checkpoint: Mapping, param_key: str | None = None, *, prefer_ema: bool = True
+) -> dict[str, Tensor]:
     """The state_dict inside a checkpoint, without "module." prefixes.
 
     param_key=None picks "params_ema" if present, else "params", else the checkpoint itself when
     it is a bare state_dict. BasicSR's own loader defaults to "params"; we prefer the EMA weights
     because, when a BasicSR run keeps them, they are the ones its released models and test
-    configs use (e.g. Real-ESRGAN). Pass param_key="params" to get the raw weights."""
+    configs use (e.g. Real-ESRGAN). prefer_ema=False picks "params" before "params_ema", as
+    BasicSR's loader does (and as its SpyNet and IconVSR read their pretrained parts); param_key
+    names the entry outright and fails if it is missing."""
     if not isinstance(checkpoint, Mapping):
         raise TypeError(f"a checkpoint must be a dict, got {type(checkpoint).__name__}")
     if param_key is not None:
         if param_key not in checkpoint:
             raise KeyError(f"checkpoint has no {param_key!r}; its keys: {', '.join(checkpoint)}")
         state = checkpoint[param_key]
-    elif "params_ema" in checkpoint:
-        state = checkpoint["params_ema"]
-    elif "params" in checkpoint:
-        state = checkpoint["params"]
     else:
-        state = checkpoint
+        order = ("params_ema", "params") if prefer_ema else ("params", "params_ema")
+        state = next((checkpoint[k] for k in order if k in checkpoint), checkpoint)
     if not isinstance(state, Mapping):
         raise TypeError(f"the state_dict must be a dict, got {type(state).__name__}")
     not_tensors = [k for k, v in state.items() if not isinstance(v, Tensor)]
@@ -105,17 +106,18 @@ def load(
     *,
     strict: bool = True,
     param_key: str | None = None,
+    prefer_ema: bool = True,
 ) -> nn.Module:
     """Load weights into `model` (in place) and return it.
 
     path_or_state: a file (read with weights_only=True) or an already loaded checkpoint: a BasicSR
     dict with "params" / "params_ema", an srlab checkpoint, or a bare state_dict; "module."
-    prefixes are removed. See state_dict_of for param_key.
+    prefixes are removed. See state_dict_of for param_key and prefer_ema.
     strict=True: any missing, unexpected or mis-shaped key raises CheckpointMismatchError, which
     names them. strict=False loads the keys that match and ignores missing and unexpected ones;
     a shape mismatch still raises (there is no sensible way to load it)."""
     checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read(path_or_state)
-    state = state_dict_of(checkpoint, param_key)
+    state = state_dict_of(checkpoint, param_key, prefer_ema=prefer_ema)
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]

@@ -98,6 +98,19 @@ def test_param_key_overrides_the_ema_preference():
         state_dict_of({"params": raw}, param_key="params_ema")
 
 
+def test_prefer_ema_false_reads_params_first_as_basicsr():
+    model = small_edsr()
+    raw, ema = randomised(model, 1), randomised(model, 2)
+    key = "conv_first.weight"
+    assert torch.equal(state_dict_of({"params": raw, "params_ema": ema})[key], ema[key])
+    assert torch.equal(state_dict_of({"params": raw, "params_ema": ema}, prefer_ema=False)[key],
+                       raw[key])  # fmt: skip
+    assert torch.equal(state_dict_of({"params_ema": ema}, prefer_ema=False)[key], ema[key])
+    assert torch.equal(state_dict_of(raw, prefer_ema=False)[key], raw[key])  # a bare state_dict
+    load(model, {"params": raw, "params_ema": ema}, prefer_ema=False)
+    assert torch.equal(model.state_dict()[key], raw[key])
+
+
 def test_mismatch_error_names_missing_unexpected_and_misshaped_keys():
     model = small_edsr()
     state = randomised(model, 0)

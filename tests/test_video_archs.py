@@ -485,6 +485,21 @@ def test_iconvsr_loads_a_local_edvr_extractor(tmp_path):
     assert torch.equal(loaded.edvr.conv_first.weight, src.edvr.conv_first.weight)
 
 
+def test_spynet_and_edvr_paths_read_params_before_params_ema_as_basicsr(tmp_path):
+    torch.manual_seed(0)
+    spynet, other = SpyNet().state_dict(), SpyNet().state_dict()
+    torch.save({"params_ema": other, "params": spynet}, tmp_path / "spynet.pth")
+    loaded = SpyNet(load_path=str(tmp_path / "spynet.pth"))
+    key = "basic_module.0.basic_module.0.weight"
+    assert torch.equal(loaded.state_dict()[key], spynet[key])
+    assert not torch.equal(loaded.state_dict()[key], other[key])
+    edvr, other = (IconVSR(**TINY_ICON).edvr.state_dict() for _ in range(2))
+    torch.save({"params_ema": other, "params": edvr}, tmp_path / "edvr.pth")
+    loaded = IconVSR(**TINY_ICON, edvr_path=str(tmp_path / "edvr.pth")).edvr
+    assert torch.equal(loaded.conv_first.weight, edvr["conv_first.weight"])
+    assert not torch.equal(loaded.conv_first.weight, other["conv_first.weight"])
+
+
 def test_iconvsr_errors():
     model = IconVSR(**TINY_ICON)
     flows = random_flows(1, 3, 8, 8)

@@ -78,10 +78,8 @@ class IconVSR(nn.Module):
             if edvr_path:
                 from srlab import checkpoints  # here: it imports the arch registry
 
-                # weights_only, strict, named mismatches; "params" as BasicSR reads it
-                checkpoint = checkpoints.read(edvr_path)
-                key = "params" if "params" in checkpoint else None
-                checkpoints.load(self.edvr, checkpoint, param_key=key)
+                # weights_only, strict, named mismatches; "params" first, as BasicSR reads it
+                checkpoints.load(self.edvr, edvr_path, prefer_ema=False)
         # alignment
         self.spynet = SpyNet(spynet_path)
 

@@ -58,9 +58,8 @@ class SpyNet(nn.Module):
         if load_path:
             from srlab import checkpoints  # here: srlab.checkpoints imports the arch registry
 
-            checkpoint = checkpoints.read(load_path)  # BasicSR's SpyNet reads "params": so do we
-            key = "params" if "params" in checkpoint else None
-            state = checkpoints.state_dict_of(checkpoint, key)
+            # BasicSR's SpyNet reads "params" first: so do we
+            state = checkpoints.state_dict_of(checkpoints.read(load_path), prefer_ema=False)
             # The official SpyNet file predates the buffers; they are constants, so fill them in.
             state.setdefault("mean", self.mean)
             state.setdefault("std", self.std)
