@@ -86,6 +86,29 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
     assert len(calls) == 3 and len(list(tmp_path.glob("*.pth"))) == 2
     flow.pretrained_spynet(**{**settings, "num_clips": 2})  # the data is part of the key too
     assert len(calls) == 4 and len(list(tmp_path.glob("*.pth"))) == 3
+    flow.pretrained_spynet(**{**settings, "threads": 2})  # the weights depend on it: a key too
+    assert len(calls) == 5 and len(list(tmp_path.glob("*.pth"))) == 4
+
+
+def test_pretraining_runs_on_its_own_thread_count_and_restores_the_callers(monkeypatch):
+    seen = []
+    real_epe = flow.epe
+
+    def recording_epe(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_epe(*args, **kwargs)
+
+    monkeypatch.setattr(flow, "epe", recording_epe)
+    caller = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        flow.train_spynet(iters=2, num_clips=1, num_frames=2, threads=1, progress=False, **TINY)
+        assert seen == [1, 1], "training must run on `threads` threads"
+        assert torch.get_num_threads() == 2, "the caller's thread count must be restored"
+        with pytest.raises(ValueError, match="threads must be positive"):
+            flow.train_spynet(iters=2, threads=0)
+    finally:
+        torch.set_num_threads(caller)
 
 
 def test_with_estimated_flows_reads_back_exactly():
