@@ -69,10 +69,10 @@ def fake_reds(root):
             imwrite(root / "train_sharp_bicubic" / "X4" / clip / f"{k:08d}.png", lq)
 
 
-def run_basicvsr_ablation(tmp_path, **parameters):
+def run_smoke(name, tmp_path, **parameters):
     papermill = pytest.importorskip("papermill")
     return papermill.execute_notebook(
-        str(ROOT / "notebooks" / "basicvsr_ablation.ipynb"),
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
         str(tmp_path / "out.ipynb"),
         parameters={
             "profile": "smoke",
@@ -87,20 +87,26 @@ def run_basicvsr_ablation(tmp_path, **parameters):
 
 
 @pytest.mark.slow
-def test_basicvsr_ablation_runs_on_reds_folder(tmp_path):
+@pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
+def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
     fake_reds(tmp_path / "reds")
-    run_basicvsr_ablation(tmp_path, data_root=str(tmp_path / "reds"))
-    results = json.loads((tmp_path / "basicvsr_ablation_smoke.json").read_text())
+    run_smoke(name, tmp_path, data_root=str(tmp_path / "reds"))
+    results = json.loads((tmp_path / f"{name}_smoke.json").read_text())
+    assert results["protocol"]["data"] == str(tmp_path / "reds")
     assert results["protocol"]["test_clips"] == ["000"]  # REDS4 only; 001, 002 train
     assert results["protocol"]["frames_per_clip"] == 6  # the smoke profile's test frames
-    assert all(row["flow"] != "oracle" for row in results["variants"])
-    assert results["flow_gap_spynet_minus_oracle"] == {}
+    if name == "basicvsr_ablation":  # real clips have no true flow: no oracle rows
+        assert all(row["flow"] != "oracle" for row in results["variants"])
+        assert results["flow_gap_spynet_minus_oracle"] == {}
+    else:  # and no end-point error of SpyNet
+        assert results["spynet"] is None
 
 
-def test_basicvsr_ablation_rejects_oracle_flow_on_real_clips(tmp_path):
+@pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
+def test_video_notebooks_reject_oracle_flow_on_real_clips(tmp_path, name):
     papermill = pytest.importorskip("papermill")
     with pytest.raises(papermill.PapermillExecutionError, match="flow='oracle' needs the true"):
-        run_basicvsr_ablation(tmp_path, data_root=str(tmp_path), flow="oracle")
+        run_smoke(name, tmp_path, data_root=str(tmp_path), flow="oracle")
 
 
 def test_unknown_parameter_fails_the_run(tmp_path):

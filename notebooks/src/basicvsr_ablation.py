@@ -61,7 +61,7 @@ from srlab import papers
 from srlab.archs import build
 from srlab.archs.spynet import SpyNet
 from srlab.complexity import count_params
-from srlab.data import SyntheticClip, VideoFolder, VideoFolderPatches, VideoPatches, bundled_videos
+from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.evaluate import mean_std, paired_differences, verdict
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
@@ -73,7 +73,7 @@ PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, iters=2, batch_size=2, patch=16, num_frames=3,
                   lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1"),
     "quick": dict(num_feat=16, num_block=2, iters=300, batch_size=1, patch=16, num_frames=5,
-                  lr=2e-3, finetune_spynet=False, spynet_iters=1000, seeds="0,1,2"),
+                  lr=2e-3, finetune_spynet=False, spynet_iters=3000, seeds="0,1,2"),
     # BasicSR's options/train/BasicVSR/train_BasicVSR_REDS.yml (its released REDS model); the
     # SpyNet there is pretrained on Sintel, not by us.
     "paper": dict(num_feat=64, num_block=30, iters=300_000, batch_size=32, patch=64,
@@ -112,34 +112,22 @@ start = time.perf_counter()
 #
 # With `data_root`, BasicSR's REDS layout: HR clips in `train_sharp/<clip>/`, LR clips in
 # `train_sharp_bicubic/X4/<clip>/` (bicubic; without that folder, LR is made with `degradation`).
-# As in BasicSR's REDS4 protocol, the test clips are REDS4 (000, 011, 015, 020), cut to their first
-# frames, and the training windows (`VideoFolderPatches`: random start, crop and flip, no flow)
-# come from every other clip.
+# As in BasicSR's REDS4 protocol (`srlab.data.reds_split`), the test clips are REDS4 (000, 011,
+# 015, 020): all their 100 frames at the paper profile, the first 16 at quick. The training
+# windows (`VideoFolderPatches`: random start, crop and flip, no flow) come from every other clip.
 
 # %%
-DATA = {  # frames kept per training clip; test clips, frames and HR crop (None: whole frames)
+DATA = {  # frames kept per training clip; test clips, frames and HR crop (None: whole)
     "smoke": dict(train_frames=4, test_clips=1, test_frames=6, test_size=(64, 64)),
     "quick": dict(train_frames=30, test_clips=4, test_frames=16, test_size=None),
-}.get(p.profile, dict(train_frames=30, test_clips=4, test_frames=30, test_size=None))
+    "paper": dict(train_frames=30, test_clips=4, test_frames=None, test_size=None),
+}[p.profile]  # synthetic clips have 30 frames; REDS's clips 100, all scored by the paper
 if p.data_root:
-    REDS4 = ("000", "011", "015", "020")  # BasicSR's held-out REDS clips
-    lr_root = Path(p.data_root) / "train_sharp_bicubic" / "X4"
-    if lr_root.is_dir() and p.degradation != "BI":
-        raise ValueError(f"{lr_root} holds bicubic LR clips: degradation must be 'BI', "
-                         f"got {p.degradation!r}")
-    folder = VideoFolder(Path(p.data_root) / "train_sharp", lr_root if lr_root.is_dir() else None,
-                         scale=SCALE, degradation=p.degradation)  # fmt: skip
-    test_names = [name for name in REDS4 if name in folder.clips]
-    if not test_names:
-        raise ValueError(f"none of REDS4's test clips {REDS4} is in {p.data_root}/train_sharp")
-    train_clips = [name for name in folder.names if name not in REDS4]
-    n = DATA["test_frames"]
-    test_clips = {}
-    for name in test_names:  # only the first n frames are read
-        lq, gt = folder.read(name, 0, min(n, len(folder.clips[name])))  # (t, 3, h, w), (t, 3, H, W)
-        test_clips[name] = {"lq": lq, "gt": gt}
+    reds = reds_split(p.data_root, scale=SCALE, degradation=p.degradation,
+                      test_frames=DATA["test_frames"], test_size=DATA["test_size"])  # fmt: skip
+    test_clips, train_clips = reds.test, reds.train_names
     # Windows without flow: BasicVSR's own SpyNet estimates it.
-    train_set = VideoFolderPatches(folder, names=train_clips, patch_size=p.patch,
+    train_set = VideoFolderPatches(reds.folder, names=train_clips, patch_size=p.patch,
                                    num_frames=p.num_frames)  # fmt: skip
 else:
     h, w = DATA["test_size"] or (None, None)
@@ -150,7 +138,7 @@ else:
                             c.mask_forward[: n - 1], c.mask_backward[: n - 1])
         for name, c in bundled_videos("train").items()
     }  # fmt: skip
-    n = DATA["test_frames"]
+    n = DATA["test_frames"] or 30  # None: every frame of the bundled 30-frame clips
     test_clips = {
         name: SyntheticClip(c.frames[:n][crop], c.flow_forward[: n - 1][crop],
                             c.flow_backward[: n - 1][crop], c.mask_forward[: n - 1][crop],
@@ -455,7 +443,8 @@ for name, diffs, sign, paper_txt in summary:
 results = {
     "provenance": provenance.record(),
     "protocol": {**PROTOCOL, "channel": "RGB", "outputs_rounded_to_8_bits": True,
-                 "test_clips": list(test_clips), "frames_per_clip": t_test},
+                 "data": p.data_root or "synthetic", "test_clips": list(test_clips),
+                 "frames_per_clip": t_test},
     "spynet": {"source": p.spynet_path or f"pretrained on synthetic LR flow, {p.spynet_iters} steps",
                "finetuned": bool(p.finetune_spynet), **flow_report},
     "reference": label[reference],

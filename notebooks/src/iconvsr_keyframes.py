@@ -45,10 +45,10 @@ spynet_iters: int | None = None  # SpyNet pretraining on synthetic flow (cached)
 seeds: str | None = None  # results are mean ± std over these, paired by seed; None: the profile's
 flow: str = "spynet"  # spynet (pretrained on synthetic flow, as the paper) | oracle (true flow)
 test_clips: int | None = None  # how many of the 4 bundled test clips; None: the profile's value
-test_frames: int | None = None  # frames kept per test clip (at most 30); None: the profile's value
+test_frames: int | None = None  # frames kept per test clip (REDS has 100); None: the profile's
 test_size: int | None = None  # crop test frames to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
-data_root: str = ""  # empty: synthetic clips; else REDS (needed by profile="paper")
+data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = "BI"  # BI (bicubic) | BD (Gaussian blur + subsampling)
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
@@ -72,13 +72,13 @@ PROFILES = {
     ),
     "quick": dict(
         num_feat=16, num_block=2, temporal_padding=2, iters=250, batch_size=1, patch=16,
-        num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=1000, seeds="0,1,2",
+        num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=3000, seeds="0,1,2",
         test_clips=4, test_frames=15, test_size=0, threads=1,
     ),
     "paper": dict(
         num_feat=64, num_block=30, temporal_padding=2, iters=300_000, batch_size=32, patch=64,
         num_frames=15, lr=2e-4, finetune_spynet=True, spynet_iters=20_000, seeds="0",
-        test_clips=4, test_frames=30, test_size=0, threads=0,
+        test_clips=4, test_frames=100, test_size=0, threads=0,
     ),
 }  # fmt: skip
 P = resolve_parameters(globals(), PROFILES)
@@ -99,7 +99,7 @@ from srlab.archs import build
 from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
-from srlab.data import SyntheticClip, VideoPatches, bundled_videos
+from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.evaluate import mean_std, paired_differences, verdict
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
@@ -112,10 +112,10 @@ if P.profile == "paper" and not P.data_root:
         "profile='paper' trains IconVSR on REDS: pass data_root=<folder with REDS train_sharp and "
         "the REDS4 clips>. It takes days on GPUs; on this CPU use profile='quick'."
     )
-if P.data_root:
-    raise NotImplementedError(
-        "data_root: training on REDS needs a patch dataset that streams real clips from disk, "
-        "which srlab.data does not have yet (VideoPatches renders synthetic clips in memory)"
+if P.data_root and P.flow == "oracle":
+    raise ValueError(
+        "flow='oracle' needs the true flow, which real clips (data_root) do not have: "
+        "use flow='spynet'"
     )
 if P.keyframe_stride < 1:
     raise ValueError(f"keyframe_stride (the training stride) must be >= 1, got {P.keyframe_stride}")
@@ -130,10 +130,10 @@ SCALE = 4  # IconVSR is a x4 model
 # REDS4's protocol (BasicSR's config): RGB, no border crop; SR frames rounded to 8 bits.
 PROTOCOL = dict(scale=SCALE, degradation=P.degradation, y_channel=False, crop_border=0)
 window = 2 * P.temporal_padding + 1  # frames the refill extractor sees
-if min(P.num_frames, P.test_frames) < window:
+if P.num_frames < window:
     raise ValueError(
-        f"num_frames ({P.num_frames}) and test_frames ({P.test_frames}) must be at least "
-        f"2 * temporal_padding + 1 = {window}, the refill window"
+        f"num_frames ({P.num_frames}) must be at least 2 * temporal_padding + 1 = {window}, "
+        "the refill window"
     )
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
 arch = dict(num_feat=P.num_feat, num_block=P.num_block, keyframe_stride=P.keyframe_stride,
@@ -143,30 +143,50 @@ print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_siz
       f"{torch.get_num_threads()} thread(s)")  # fmt: skip
 
 # %% [markdown]
-# ## Data: synthetic clips with known motion
+# ## Data: synthetic clips with known motion, or REDS
 #
 # Training windows are random crops of the 7 bundled training clips (`VideoPatches`: random start,
 # crop and flip, with the true LR flow); the test clips are the held-out `bundled_videos("test")`,
 # rendered over test photographs only. LR frames are made with the chosen degradation.
+#
+# With `data_root`, BasicSR's REDS layout and REDS4 protocol (`srlab.data.reds_split`): HR clips in
+# `train_sharp/<clip>/`, bicubic LR clips in `train_sharp_bicubic/X4/<clip>/` (without that
+# folder, LR is made with `degradation`); the test clips are REDS4 (000, 011, 015, 020), the
+# training windows (`VideoFolderPatches`, no flow) come from every other clip.
 
 # %%
-train_clips = bundled_videos("train")
-n = P.test_frames
-test_synthetic = {}  # name -> SyntheticClip cut to test_frames (and test_size)
-for name, c in list(bundled_videos("test").items())[: P.test_clips]:
-    # HR sides multiples of 16: LR sides multiples of 4, which IconVSR's EDVR pyramid needs, so it
-    # pads nothing and its SpyNet sees the frames as they are (see the evaluation below)
-    h, w = (min(side, P.test_size or side) // 16 * 16 for side in c.frames.shape[-2:])
-    test_synthetic[name] = SyntheticClip(
-        c.frames[:n, :, :h, :w], c.flow_forward[: n - 1, :, :h, :w],
-        c.flow_backward[: n - 1, :, :h, :w], c.mask_forward[: n - 1, :, :h, :w],
-        c.mask_backward[: n - 1, :, :h, :w],
-    )  # fmt: skip
-# HR, LR and true LR flows of each clip, made once (evaluate_clips takes them as they are)
-test_inputs = {
-    name: clip_inputs(c, scale=SCALE, degradation=P.degradation)
-    for name, c in test_synthetic.items()
-}
+test_synthetic = {}  # name -> SyntheticClip cut to test_frames (and test_size): synthetic only
+if P.data_root:
+    side = P.test_size // 16 * 16 or None  # see below: HR sides multiples of 16
+    reds = reds_split(P.data_root, scale=SCALE, degradation=P.degradation,
+                      test_frames=P.test_frames, test_size=side and (side, side))  # fmt: skip
+    test_inputs = {name: {**x, "flow_forward": None, "flow_backward": None}
+                   for name, x in list(reds.test.items())[: P.test_clips]}  # fmt: skip
+    train_clips = reds.train_names
+else:
+    train_clips = bundled_videos("train")
+    for name, c in list(bundled_videos("test").items())[: P.test_clips]:
+        # HR sides multiples of 16: LR sides multiples of 4, which IconVSR's EDVR pyramid needs,
+        # so it pads nothing and its SpyNet sees the frames as they are (see the evaluation below)
+        h, w = (min(side, P.test_size or side) // 16 * 16 for side in c.frames.shape[-2:])
+        t = P.test_frames
+        test_synthetic[name] = SyntheticClip(
+            c.frames[:t, :, :h, :w], c.flow_forward[: t - 1, :, :h, :w],
+            c.flow_backward[: t - 1, :, :h, :w], c.mask_forward[: t - 1, :, :h, :w],
+            c.mask_backward[: t - 1, :, :h, :w],
+        )  # fmt: skip
+    # HR, LR and true LR flows of each clip, made once (evaluate_clips takes them as they are)
+    test_inputs = {
+        name: clip_inputs(c, scale=SCALE, degradation=P.degradation)
+        for name, c in test_synthetic.items()
+    }
+lengths = {x["lq"].shape[0] for x in test_inputs.values()}
+if len(lengths) > 1:
+    raise ValueError(f"the test clips have different numbers of frames {sorted(lengths)}: "
+                     "pass a test_frames they all have")  # fmt: skip
+n = lengths.pop()  # frames per test clip
+if n < window:
+    raise ValueError(f"the test clips have {n} frames, fewer than the refill window ({window})")
 print(f"training: windows of {P.num_frames} frames, {P.patch}x{P.patch} LR, from "
       f"{len(train_clips)} clips")  # fmt: skip
 for name, x in test_inputs.items():
@@ -196,30 +216,37 @@ print(f"in training ({P.num_frames}-frame windows, stride {P.keyframe_stride}): 
 # BasicVSR and IconVSR start from a SpyNet pretrained on real optical flow. srlab pretrains one on
 # synthetic LR clips with known flow (`srlab.flow`, cached after the first run, with the same
 # settings as `basicvsr_ablation`, so the two notebooks share the cache) and checks it on the test
-# clips against the trivial "no motion" estimate. With `flow="oracle"` the true flow is used
-# instead, in training and at test time.
+# clips against the trivial "no motion" estimate (synthetic clips only: real clips have no true
+# flow). With `flow="oracle"` the true flow is used instead, in training and at test time.
 #
 # A frozen SpyNet (unless `finetune_spynet`) is the same in every model and gives a clip the same
-# flow every time, so it runs once per clip: on the training clips, whose windows then carry its
-# flow (`with_estimated_flows`, as in `basicvsr_ablation`), and on the test clips, timed, whose flow
-# is handed to every run (so the stride is the only difference between runs of one model) and whose
-# time per frame is added to every run's. Fine-tuned, SpyNet differs per model and runs inside it.
+# flow every time, so it runs once per clip: on the synthetic training clips, whose windows then
+# carry its flow (`with_estimated_flows`, as in `basicvsr_ablation`; REDS is too large to hold
+# in memory, so there the model's SpyNet runs in every step), and on the test clips, timed, whose
+# flow is handed to every run (so the stride is the only difference between runs of one model)
+# and whose time per frame is added to every run's. Fine-tuned, SpyNet differs per model and runs
+# inside it.
 
 # %%
 frozen = P.flow == "spynet" and not P.finetune_spynet
 flow_ms = dict.fromkeys(test_inputs, 0.0)  # test clip -> SpyNet's ms per frame, if run once
 if P.flow == "spynet":
     spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=P.degradation)
-    flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=P.degradation)
-    print(f"SpyNet end-point error on the test clips: {flow_report['epe']:.3f} LR px "
-          f"(zero flow: {flow_report['epe_zero']:.3f})")  # fmt: skip
+    flow_report = None
+    if test_synthetic:
+        flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=P.degradation)
+        print(f"SpyNet end-point error on the test clips: {flow_report['epe']:.3f} LR px "
+              f"(zero flow: {flow_report['epe_zero']:.3f})")  # fmt: skip
+    else:
+        print("SpyNet end-point error needs the true flow, which real clips lack: not measured")
 else:
     spynet, flow_report = None, None
     print("flow='oracle': every model gets the true LR flow; SpyNet is not used")
-if frozen:
+if frozen and not P.data_root:
     with torch.no_grad():
         train_clips = with_estimated_flows(train_clips, spynet, scale=SCALE,
                                            degradation=P.degradation)  # fmt: skip
+if frozen:
     for name, x in test_inputs.items():
         start = time.perf_counter()
         with torch.inference_mode():
@@ -227,9 +254,14 @@ if frozen:
         flow_ms[name] = 1000 * (time.perf_counter() - start) / n
         test_inputs[name] = {**x, "flow_forward": forward[0], "flow_backward": backward[0]}
     print(f"SpyNet on the test clips: {np.mean(list(flow_ms.values())):.1f} ms per frame")
-given_flows = P.flow == "oracle" or frozen  # the flows of the training windows and test clips
-train_set = VideoPatches(train_clips, patch_size=P.patch, num_frames=P.num_frames,
-                         degradation=P.degradation, scale=SCALE)  # fmt: skip
+given_flows = P.flow == "oracle" or frozen  # the test clips' flows are given (not estimated)
+windows_have_flow = given_flows and not P.data_root  # REDS windows carry none
+if P.data_root:
+    train_set = VideoFolderPatches(reds.folder, names=train_clips, patch_size=P.patch,
+                                   num_frames=P.num_frames)  # fmt: skip
+else:
+    train_set = VideoPatches(train_clips, patch_size=P.patch, num_frames=P.num_frames,
+                             degradation=P.degradation, scale=SCALE)  # fmt: skip
 
 # %% [markdown]
 # ## Training the three rows, seed by seed
@@ -276,7 +308,7 @@ for seed in seeds:
         history = train(
             model, train_set, TrainConfig(**config, seed=seed),
             forward=(lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))
-            if given_flows else None,
+            if windows_have_flow else None,
         )  # fmt: skip
         models[variant, seed], losses[variant, seed] = model.eval(), history["loss"]
         params[variant] = count_params(model) - count_params(model.spynet)
@@ -538,13 +570,15 @@ display(Markdown(summary))
 results = dict(
     provenance=provenance.record() | {"cpu_time_s": round(time.process_time() - cpu_start, 1)},
     protocol={**PROTOCOL, "channel": "RGB", "outputs": "clamped and rounded to 8 bits",
-              "flow": P.flow, "test_clips": clips, "frames_per_clip": n,
+              "data": P.data_root or "synthetic", "flow": P.flow, "test_clips": clips,
+              "frames_per_clip": n,
               "runtime": "median over clips and seeds of one forward pass / frames, "
                          "torch.inference_mode, rotating order; SpyNet included unless "
                          "flow='oracle' (a frozen SpyNet timed once per clip and added)",
               "spynet_ms_per_frame": flow_ms if frozen else None,
               "threads": torch.get_num_threads()},
-    spynet=flow_report and {k: flow_report[k] for k in ("epe", "epe_zero", "unit")},  # None: oracle
+    # None: oracle flow, or real clips (no true flow to measure the error against)
+    spynet=flow_report and {k: flow_report[k] for k in ("epe", "epe_zero", "unit")},
     params=params,
     bicubic=dict(mean=bicubic_mean, per_clip={c: float(bicubic[c].mean()) for c in clips}),
     keyframes=[dict(stride=s, keyframes_per_clip=num_keys[s], psnr_per_seed=psnr[ICONVSR, s],
