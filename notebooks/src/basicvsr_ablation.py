@@ -15,10 +15,10 @@
 #
 # The paper's ablation numbers reach us only through secondary sources (marked so below). Our
 # models are tiny (the `quick` profile: 16 channels, 2 residual blocks per branch, 16x16 LR
-# windows of 5 frames, 300 steps of one window: under a minute per model on 2 cores; in
-# pilots with the true flow, 150 steps of 4 windows stayed 0.2 dB below bicubic (2 seeds), 300 of
-# one window reached +0.29 and +0.65 dB above it (2 seeds): at this budget, many small steps beat
-# fewer large ones, and seeds differ a lot) and our clips are
+# windows of 5 frames, 600 steps of one window: about 20 seconds per model on 2 cores. The
+# budget matters: with 300 steps the reference beat bicubic by only +0.08 ± 0.17 dB and seeds
+# disagreed by up to 1 dB; with 600, by +1.34 ± 0.05 dB, and the spread shrank below the
+# effects) and our clips are
 # synthetic (`srlab.data`), with **known optical flow**: every learned-flow variant also runs with
 # the true flow ("oracle"), which separates "alignment does not help" from "the flow is wrong", a
 # question the paper cannot ask. Absolute PSNRs are not comparable with REDS4.
@@ -72,7 +72,7 @@ from srlab.video import evaluate_clips
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, iters=2, batch_size=2, patch=16, num_frames=3,
                   lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1"),
-    "quick": dict(num_feat=16, num_block=2, iters=300, batch_size=1, patch=16, num_frames=5,
+    "quick": dict(num_feat=16, num_block=2, iters=600, batch_size=1, patch=16, num_frames=5,
                   lr=2e-3, finetune_spynet=False, spynet_iters=3000, seeds="0,1,2"),
     # BasicSR's options/train/BasicVSR/train_BasicVSR_REDS.yml (its released REDS model); the
     # SpyNet there is pretrained on Sintel, not by us.
