@@ -185,10 +185,10 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
 
 def _trim_malloc() -> None:
     """glibc's malloc_trim(0): give the free pages of malloc's heaps back to the kernel. A no-op
-    where the C library is not glibc (macOS, musl)."""
+    where the C library is not glibc (macOS, musl, Windows)."""
     try:
         ctypes.CDLL(None).malloc_trim(0)
-    except (AttributeError, OSError):
+    except (AttributeError, OSError, TypeError):  # TypeError: Windows has no CDLL(None)
         pass
 
 

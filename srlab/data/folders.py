@@ -240,7 +240,8 @@ def reds_split(
     bicubic LR clips (if that folder is missing, LR is made with `degradation` from HR). The REDS4
     clips present are the test clips (at least one must be), every other clip is for training.
     The test clips are read now: their first test_frames frames (None: all), cropped to the
-    top-left test_size = (H, W) of HR (None: whole frames) and the matching LR."""
+    top-left test_size = (H, W) of HR, rounded down to a multiple of the scale (None: whole
+    frames), and the matching LR."""
     root = Path(root)
     lr_root = root / "train_sharp_bicubic" / f"X{scale}"
     if lr_root.is_dir() and degradation != "BI":
@@ -262,8 +263,12 @@ def reds_split(
     train_names = [name for name in folder.names if name not in REDS4]
     if not train_names:
         raise ValueError(f"no training clips in {root / 'train_sharp'}, only REDS4's")
-    h, w = test_size or (None, None)
-    lr_h, lr_w = (None if side is None else side // scale for side in (h, w))
+    lr_h = lr_w = h = w = None  # no crop
+    if test_size is not None:  # whole LR pixels: the HR crop is a multiple of the scale
+        lr_h, lr_w = (side // scale for side in test_size)
+        h, w = lr_h * scale, lr_w * scale
+        if min(lr_h, lr_w) < 1:
+            raise ValueError(f"test_size {test_size} is smaller than one LR pixel at x{scale}")
     test = {}
     for name in test_names:  # only the frames kept are read
         frames = len(folder.clips[name])

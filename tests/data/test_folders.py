@@ -158,6 +158,9 @@ def test_reds_split_all_frames_and_crop(tmp_path):
     assert torch.equal(split.test["015"]["gt"], whole["gt"][..., :8, :12])
     assert torch.equal(split.test["015"]["lq"], whole["lq"][..., :2, :3])  # a crop of whole LR
     assert split.test["015"]["gt"].shape[0] == 5  # test_frames None: every frame
+    odd = reds_split(tmp_path, degradation="BD", test_size=(10, 14))  # down to whole LR pixels
+    assert odd.test["015"]["gt"].shape[-2:] == (8, 12)
+    assert odd.test["015"]["lq"].shape[-2:] == (2, 3)
 
 
 def test_reds_split_errors(tmp_path):
@@ -166,6 +169,8 @@ def test_reds_split_errors(tmp_path):
         reds_split(tmp_path / "a", degradation="BD")
     with pytest.raises(ValueError, match="test_frames must be"):
         reds_split(tmp_path / "a", test_frames=0)
+    with pytest.raises(ValueError, match="smaller than one LR pixel"):
+        reds_split(tmp_path / "a", test_size=(3, 8))
     write_reds(tmp_path / "b", ["001", "002"])
     with pytest.raises(ValueError, match=r"none of REDS4's test clips.*001, 002"):
         reds_split(tmp_path / "b")
