@@ -145,7 +145,9 @@ def peak_memory(fn: Callable[[], object], *, device: str | torch.device = "cpu")
       keeps that peak (VmHWM in /proc/self/status) and resets it to the current RSS when "5" is
       written to /proc/self/clear_refs; we reset, run fn, and report VmHWM minus the RSS before.
       It counts everything the process touches (tensors, the allocator's free lists, other
-      threads). Side effect: the process's lifetime VmHWM is reset too.
+      threads). Side effects: the process's lifetime VmHWM (and so getrusage's ru_maxrss) is
+      reset too, and a peak_memory call inside fn, or in another thread at the same time, resets
+      it under this one: measure one thing at a time.
     - On every CPU path, glibc's malloc_trim(0) runs first (where glibc is the C library). Memory
       that earlier tensors freed stays in malloc's free lists, resident; fn's tensors may reuse
       it, and RSS would not rise at all (we saw a 64 MB tensor measured as 0 after a test suite
@@ -207,8 +209,8 @@ def _linux_rss_peak(fn: Callable[[], object]) -> int | None:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")  # reset VmHWM to the current RSS
         start = _proc_status_kib("VmRSS")
-        if _proc_status_kib("VmHWM") > start + 1024:  # the reset did not take
-            return None
+        if _proc_status_kib("VmHWM") > start + 1024:  # the reset did not take (or RSS fell
+            return None  # by over 1 MiB meanwhile): the sampler measures instead
     except OSError:
         return None
     fn()

@@ -105,8 +105,8 @@ def allocate(size_mb: int, hold_s: float = 0.0) -> float:
 
 
 def test_peak_memory_sees_a_short_lived_torch_allocation():
-    # 64 MB is above glibc's largest mmap threshold, so the tensor gets fresh pages from the
-    # kernel: the RSS must rise by its size even if it lives for only a few milliseconds.
+    # After peak_memory's malloc_trim the tensor must get pages the process does not hold yet,
+    # so the RSS must rise by its size even if it lives for only a few milliseconds.
     result = peak_memory(lambda: allocate(64))
     if not result["method"].startswith("Linux"):
         pytest.skip(f"a sampler may miss a spike this short ({result['method']})")

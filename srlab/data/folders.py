@@ -231,15 +231,18 @@ def reds_split(
     *,
     scale: int = 4,
     degradation: str = "BI",
+    test_clips: int | None = None,
     test_frames: int | None = None,
     test_size: tuple[int, int] | None = None,
 ) -> RedsSplit:
     """REDS in BasicSR's layout, split as BasicSR's REDS4 protocol does.
 
-    root/train_sharp/<clip>/<frame>.png holds the HR clips; root/train_sharp_bicubic/X4/<clip>/ the
-    bicubic LR clips (if that folder is missing, LR is made with `degradation` from HR). The REDS4
-    clips present are the test clips (at least one must be), every other clip is for training.
-    The test clips are read now: their first test_frames frames (None: all), cropped to the
+    root/train_sharp/<clip>/<frame>.png holds the HR clips, root/train_sharp_bicubic/X{scale}/
+    <clip>/ the bicubic LR clips (if that folder is missing, LR is made with `degradation`). The
+    REDS4 clips present are the test clips (at least one must be; test_clips: only the first that
+    many of them), every other clip is for training (REDS4 clips left out of the test are not
+    trained on either). The test clips are read now, and only the frames kept: the first
+    test_frames frames (None: all; the 4 REDS4 clips hold 4.4 GB of float HR), cropped to the
     top-left test_size = (H, W) of HR, rounded down to a multiple of the scale (None: whole
     frames), and the matching LR."""
     root = Path(root)
@@ -248,13 +251,15 @@ def reds_split(
         raise ValueError(
             f"{lr_root} holds bicubic LR clips: degradation must be 'BI', got {degradation!r}"
         )
+    if test_clips is not None and test_clips < 1:
+        raise ValueError(f"test_clips must be None (all) or >= 1, got {test_clips}")
     if test_frames is not None and test_frames < 1:
         raise ValueError(f"test_frames must be None (all) or >= 1, got {test_frames}")
     folder = VideoFolder(
         root / "train_sharp", lr_root if lr_root.is_dir() else None, scale=scale,
         degradation=degradation,
     )  # fmt: skip
-    test_names = [name for name in REDS4 if name in folder.clips]
+    test_names = [name for name in REDS4 if name in folder.clips][:test_clips]
     if not test_names:
         raise ValueError(
             f"none of REDS4's test clips {REDS4} is in {root / 'train_sharp'}; "

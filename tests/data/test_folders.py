@@ -144,10 +144,13 @@ def test_reds_split_tests_on_reds4_and_trains_on_the_rest(tmp_path):
     split = reds_split(tmp_path, test_frames=3)
     assert list(split.test) == ["000", "011"]  # the REDS4 clips present, in REDS4's order
     assert split.train_names == ["001", "120"]
+    assert split.folder.lr_clips is not None  # read from train_sharp_bicubic/X4
     whole = split.folder[split.folder.names.index("011")]
     assert torch.equal(split.test["011"]["gt"], whole["gt"][:3])
     assert torch.equal(split.test["011"]["lq"], whole["lq"][:3])  # the LR files
     assert split.test["000"]["lq"].shape == (3, 3, 4, 5)
+    first = reds_split(tmp_path, test_clips=1)
+    assert list(first.test) == ["000"] and first.train_names == ["001", "120"]  # 011: neither
 
 
 def test_reds_split_all_frames_and_crop(tmp_path):
@@ -169,6 +172,8 @@ def test_reds_split_errors(tmp_path):
         reds_split(tmp_path / "a", degradation="BD")
     with pytest.raises(ValueError, match="test_frames must be"):
         reds_split(tmp_path / "a", test_frames=0)
+    with pytest.raises(ValueError, match="test_clips must be"):
+        reds_split(tmp_path / "a", test_clips=0)
     with pytest.raises(ValueError, match="smaller than one LR pixel"):
         reds_split(tmp_path / "a", test_size=(3, 8))
     write_reds(tmp_path / "b", ["001", "002"])
