@@ -23,10 +23,11 @@
 #    paired by seed, next to the paper's rows: REDS4 31.42 / 31.60 / 31.67 dB (medium confidence)
 #    and REDSval4 30.17 / 30.38 / 30.45 dB (low); both are **secondary** sources.
 #
-# Our clips are synthetic (`srlab.data`) and our models tiny, so absolute PSNRs are not comparable
-# with REDS4: only differences are. An effect is **reproduced** when our mean paired difference has
-# the paper's sign and is larger than its spread over seeds, **reversed** when it is larger than
-# its spread with the other sign, and **not resolved** otherwise (`srlab.evaluate.verdict`).
+# Our clips are synthetic (`srlab.data`; REDS with `data_root`) and our models tiny, so absolute
+# PSNRs are not comparable with REDS4: only differences are. An effect is **reproduced** when our
+# mean paired difference has the paper's sign and is larger than its spread over seeds,
+# **reversed** when it is larger than its spread with the other sign, and **not resolved**
+# otherwise (`srlab.evaluate.verdict`).
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -44,7 +45,7 @@ finetune_spynet: bool | None = None  # True: lr x0.125, frozen at first (paper);
 spynet_iters: int | None = None  # SpyNet pretraining on synthetic flow (cached); None: profile's
 seeds: str | None = None  # results are mean ± std over these, paired by seed; None: the profile's
 flow: str = "spynet"  # spynet (pretrained on synthetic flow, as the paper) | oracle (true flow)
-test_clips: int | None = None  # how many of the 4 bundled test clips; None: the profile's value
+test_clips: int | None = None  # how many of the 4 test clips (bundled or REDS4); None: profile's
 test_frames: int | None = None  # frames kept per test clip (REDS has 100); None: the profile's
 test_size: int | None = None  # crop test frames to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
@@ -156,12 +157,15 @@ print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_siz
 
 # %%
 test_synthetic = {}  # name -> SyntheticClip cut to test_frames (and test_size): synthetic only
+if 0 < P.test_size < 16:
+    raise ValueError(f"test_size must be 0 (whole frames) or at least 16, got {P.test_size}")
 if P.data_root:
-    side = P.test_size // 16 * 16 or None  # see below: HR sides multiples of 16
+    side = P.test_size // 16 * 16 or None  # see below: HR sides multiples of 16 (REDS's are)
     reds = reds_split(P.data_root, scale=SCALE, degradation=P.degradation,
-                      test_frames=P.test_frames, test_size=side and (side, side))  # fmt: skip
+                      test_clips=P.test_clips, test_frames=P.test_frames,
+                      test_size=side and (side, side))  # fmt: skip
     test_inputs = {name: {**x, "flow_forward": None, "flow_backward": None}
-                   for name, x in list(reds.test.items())[: P.test_clips]}  # fmt: skip
+                   for name, x in reds.test.items()}  # fmt: skip
     train_clips = reds.train_names
 else:
     train_clips = bundled_videos("train")
