@@ -244,7 +244,7 @@ def reds_split(
     trained on either). The test clips are read now, and only the frames kept: the first
     test_frames frames (None: all; the 4 REDS4 clips hold 4.4 GB of float HR), cropped to the
     top-left test_size = (H, W) of HR, rounded down to a multiple of the scale (None: whole
-    frames), and the matching LR."""
+    frames), and the matching LR; they must all have the same number of frames."""
     root = Path(root)
     lr_root = root / "train_sharp_bicubic" / f"X{scale}"
     if lr_root.is_dir() and degradation != "BI":
@@ -279,4 +279,8 @@ def reds_split(
         frames = len(folder.clips[name])
         lq, gt = folder.read(name, 0, min(test_frames or frames, frames))
         test[name] = {"lq": lq[..., :lr_h, :lr_w], "gt": gt[..., :h, :w]}
+    lengths = {name: clip["gt"].shape[0] for name, clip in test.items()}
+    if len(set(lengths.values())) > 1:  # REDS4's have 100 each; per-frame results need one length
+        raise ValueError(f"the REDS4 test clips have different numbers of frames {lengths}: pass "
+                         f"a test_frames they all have")  # fmt: skip
     return RedsSplit(folder, train_names, test)

@@ -184,6 +184,11 @@ def test_reds_split_errors(tmp_path):
         reds_split(tmp_path / "c")
     with pytest.raises(FileNotFoundError, match="train_sharp is not a folder"):
         reds_split(tmp_path / "d")
+    write_reds(tmp_path / "e", ["000", "001"])
+    write_reds(tmp_path / "e", ["011"], frames=3)
+    with pytest.raises(ValueError, match=r"different numbers of frames \{'000': 5, '011': 3\}"):
+        reds_split(tmp_path / "e")
+    assert reds_split(tmp_path / "e", test_frames=3).test["000"]["gt"].shape[0] == 3
 
 
 def write_plain_clips(root, clips, size, scale=1):
