@@ -2,8 +2,8 @@
 BasicSR's state_dict keys (in order), shapes and parameter count, and a state_dict with those keys
 loads with strict=True.
 
-Source: tests/data/basicsr_state_dicts.json.gz, a gzip of /work/shared/reference/
-basicsr_state_dicts.json, unchanged (check with `zcat ... | cmp - <reference>`). It lists, for each
+Source: tests/data/basicsr_state_dicts.json.gz, a gzip of the project's shared/reference/
+basicsr_state_dicts.json, unchanged (tests/data/README.md gives its checksum). It lists, for each
 configuration, the BasicSR 1.4.2 (PyPI) class, its constructor kwargs, num_params and the
 state_dict keys with shapes, all computed with BasicSR itself."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,8 @@ from srlab.io import quantize, to_tensor
 from srlab.metrics import psnr, rgb_to_y, ssim
 
 # Recorded with BasicSR 1.4.2 (PyPI): calculate_psnr / calculate_ssim(sr, hr, crop_border,
-# test_y_channel) on the uint8 pair hr_rgb / sr_rgb; see /work/shared/reference/README.md.
-GOLDEN = "/work/shared/reference/golden/metrics_basicsr.npz"
+# test_y_channel) on the uint8 pair hr_rgb / sr_rgb; see tests/data/README.md.
+GOLDEN = Path(__file__).parent / "data" / "metrics_basicsr.npz"
 METRICS = {"psnr": psnr, "ssim": ssim}
 
 

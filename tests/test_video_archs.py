@@ -3,7 +3,7 @@ flow), IconVSR (refill, coupled propagation, keyframes), EDVR and its deformable
 
 Everything runs on CPU with tiny widths, except the manifest test, which builds the published
 configurations (no forward pass) and compares them with BasicSR 1.4.2's state_dicts in
-/work/shared/reference/basicsr_state_dicts.json."""
+tests/data/basicsr_state_dicts.json.gz (see tests/data/README.md)."""
 
 import importlib.util
 import itertools
