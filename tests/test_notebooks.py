@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import numpy as np
+import papermill
 import pytest
 
 from srlab.io import imwrite, to_tensor
@@ -38,7 +39,6 @@ def test_committed_notebook_matches_its_source(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_at_smoke_profile(path, tmp_path):
-    papermill = pytest.importorskip("papermill")
     out = tmp_path / path.name
     papermill.execute_notebook(
         str(path),
@@ -70,7 +70,6 @@ def fake_reds(root):
 
 
 def run_smoke(name, tmp_path, **parameters):
-    papermill = pytest.importorskip("papermill")
     return papermill.execute_notebook(
         str(ROOT / "notebooks" / f"{name}.ipynb"),
         str(tmp_path / "out.ipynb"),
@@ -104,13 +103,11 @@ def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
 
 @pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
 def test_video_notebooks_reject_oracle_flow_on_real_clips(tmp_path, name):
-    papermill = pytest.importorskip("papermill")
     with pytest.raises(papermill.PapermillExecutionError, match="flow='oracle' needs the true"):
         run_smoke(name, tmp_path, data_root=str(tmp_path), flow="oracle")
 
 
 def test_unknown_parameter_fails_the_run(tmp_path):
-    papermill = pytest.importorskip("papermill")
     path = ROOT / "notebooks" / "quickstart.ipynb"
     with pytest.raises(papermill.PapermillExecutionError, match="not_a_parameter"):
         papermill.execute_notebook(

@@ -9,6 +9,7 @@ import torch
 
 import srlab.data.folders
 from srlab.data import PairedImageFolder, VideoFolder, VideoFolderPatches, augment, reds_split
+from srlab.degradations import degrade
 from srlab.io import imread, imwrite, to_tensor
 
 
@@ -62,12 +63,11 @@ def test_folder_errors(tmp_path):
 
 @pytest.mark.parametrize("kind", ["BI", "BD"])
 def test_lr_made_on_the_fly(tmp_path, kind):
-    degradations = pytest.importorskip("srlab.degradations")
     imwrite(tmp_path / "hr" / "a.png", random_image(25, 26))
     item = PairedImageFolder(tmp_path / "hr", scale=2, degradation=kind)[0]
     gt = to_tensor(random_image(25, 26))[:, :24, :26]
     assert torch.equal(item["gt"], gt)
-    assert torch.equal(item["lq"], degradations.degrade(gt, 2, kind))
+    assert torch.equal(item["lq"], degrade(gt, 2, kind))
 
 
 def write_clips(root, clips, size, seed=0):
@@ -90,10 +90,9 @@ def test_video_folder_pairs_clips_and_frames(tmp_path):
 
 
 def test_video_lr_made_on_the_fly(tmp_path):
-    degradations = pytest.importorskip("srlab.degradations")
     write_clips(tmp_path / "hr", {"walk": 2}, (16, 20))
     item = VideoFolder(tmp_path / "hr", scale=4, degradation="BD")[0]
-    assert torch.equal(item["lq"], degradations.degrade(item["gt"], 4, "BD"))
+    assert torch.equal(item["lq"], degrade(item["gt"], 4, "BD"))
     assert item["lq"].shape == (2, 3, 4, 5)
 
 
@@ -117,7 +116,6 @@ def test_video_folder_errors(tmp_path):
 
 
 def test_video_folder_read_is_a_window_of_the_whole_clip(tmp_path):
-    degradations = pytest.importorskip("srlab.degradations")
     write_clips(tmp_path / "hr", {"walk": 5}, (16, 20))
     write_clips(tmp_path / "lr", {"walk": 5}, (4, 5), seed=7)
     for lr_root in (tmp_path / "lr", None):
@@ -125,7 +123,7 @@ def test_video_folder_read_is_a_window_of_the_whole_clip(tmp_path):
         whole = data[0]
         lq, gt = data.read("walk", 1, 4)
         assert torch.equal(lq, whole["lq"][1:4]) and torch.equal(gt, whole["gt"][1:4])
-    assert torch.equal(lq, degradations.degrade(gt, 4, "BI"))  # without lr_root: made from gt
+    assert torch.equal(lq, degrade(gt, 4, "BI"))  # without lr_root: made from gt
     with pytest.raises(ValueError, match=r"frames \[3, 6\) are not a window of clip 'walk'"):
         data.read("walk", 3, 6)
     with pytest.raises(KeyError, match="no clip 'run'"):

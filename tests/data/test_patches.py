@@ -17,6 +17,7 @@ from srlab.data import (
     random_crop_pair,
     synthetic_video,
 )
+from srlab.degradations import degrade
 from srlab.io import imwrite, mod_crop, to_tensor
 
 FLIPS = list(itertools.product([False, True], repeat=3))  # (hflip, vflip, rot90): all 8
@@ -115,7 +116,6 @@ def train_images():
 @pytest.mark.parametrize("kind", ["BI", "BD"])
 def test_image_patches_are_crops_of_the_degraded_image(kind):
     """LR is made from the whole image, as a benchmark's LR files are, then cut at the HR patch."""
-    degradations = pytest.importorskip("srlab.degradations")
     images = train_images()
     data = ImagePatches(images, scale=3, patch_size=6, degradation=kind, augment=False, repeat=3)
     assert len(data) == 6
@@ -123,7 +123,7 @@ def test_image_patches_are_crops_of_the_degraded_image(kind):
         item = data[i]
         assert item["lq"].shape == (3, 6, 6) and item["gt"].shape == (3, 18, 18)
         hr = to_tensor(mod_crop(images["ab"[i % 2]], 3))  # item i comes from image i % 2
-        lr = degradations.degrade(hr, 3, kind)
+        lr = degrade(hr, 3, kind)
         windows = hr.unfold(1, 18, 1).unfold(2, 18, 1)  # (3, y, x, 18, 18): every HR window
         ((y, x),) = torch.nonzero((windows == item["gt"][:, None, None]).all(-1).all(-1).all(0))
         assert y % 3 == 0 and x % 3 == 0
@@ -131,7 +131,6 @@ def test_image_patches_are_crops_of_the_degraded_image(kind):
 
 
 def test_image_patches_are_deterministic():
-    pytest.importorskip("srlab.degradations")
     images = train_images()
 
     def patches(**kw):
@@ -161,7 +160,6 @@ def test_image_patches_from_a_folder(tmp_path):
 
 
 def test_video_patches_carry_flows_that_warp_the_lr_frames():
-    pytest.importorskip("srlab.degradations")
     clips = {k: synthetic_video(k, num_frames=5, size=(48, 64)) for k in range(2)}
     data = VideoPatches(
         clips,
@@ -189,7 +187,6 @@ def test_video_patches_carry_flows_that_warp_the_lr_frames():
 
 
 def test_video_patches_without_augmentation_are_crops_of_the_clip():
-    pytest.importorskip("srlab.degradations")
     clip = synthetic_video(0, num_frames=4, size=(32, 32))
     item = VideoPatches({"c": clip}, scale=4, patch_size=8, num_frames=4, augment=False)[0]
     assert torch.equal(item["gt"], clip.frames)  # the only window there is
