@@ -7,6 +7,7 @@ atomically (a temporary file, then a rename), so an interrupted run never leaves
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable
@@ -106,14 +107,42 @@ def imwrite(path: str | os.PathLike, img: np.ndarray | Tensor) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj) -> Path:
-    """Write obj as indented JSON, atomically."""
+    """Write obj as indented JSON, atomically, with no non-finite number in it.
+
+    JSON has no NaN or infinity (Python's json would write bare `NaN`, which strict readers
+    reject). This is the one place where srlab decides what becomes of them:
+    - NaN is written as null. In srlab's results a NaN means "undefined", e.g. the spread of a
+      single seed (srlab.evaluate.mean_std), and null says exactly that.
+    - An infinity is refused with a ValueError that names where it sits (e.g.
+      `obj["variants"][2]["psnr"]`): no result should be infinite, and silently writing null would
+      hide a broken run. Nothing is written then; an existing file is kept."""
+    obj = _nan_to_null(obj, "obj")
 
     def write(tmp: str) -> None:
         with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=False)
+            json.dump(obj, f, indent=2, sort_keys=False, allow_nan=False)
             f.write("\n")
 
     return atomic_write(path, write)
+
+
+def _nan_to_null(obj, where: str):
+    """A copy of obj (dicts, lists and tuples, recursively) with every float NaN replaced by None;
+    an infinite float raises a ValueError naming its place, `where` being obj's own name."""
+    if isinstance(obj, float):
+        if math.isnan(obj):
+            return None
+        if math.isinf(obj):
+            raise ValueError(
+                f"{where} is {obj}: JSON has no infinity, and srlab writes no infinite result; "
+                "fix the value (or write it as a string) before write_json"
+            )
+        return obj
+    if isinstance(obj, dict):
+        return {k: _nan_to_null(v, f"{where}[{k!r}]") for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_nan_to_null(v, f"{where}[{i}]") for i, v in enumerate(obj)]
+    return obj
 
 
 def torch_save(path: str | os.PathLike, obj) -> Path:

@@ -1,6 +1,7 @@
 """srlab.io: the one place where images change representation, and atomic writes."""
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -101,3 +102,22 @@ def test_torch_save_loads_with_weights_only(tmp_path):
     path = io.torch_save(tmp_path / "c.pth", {"w": torch.arange(3), "it": 5})
     obj = torch.load(path, weights_only=True)
     assert obj["it"] == 5 and torch.equal(obj["w"], torch.arange(3))
+
+
+def test_write_json_writes_nan_as_null(tmp_path):
+    # A single seed's std is NaN ("undefined"); JSON has no NaN, so it becomes null.
+    obj = {"mean": 1.5, "std": math.nan, "rows": [(1.0, np.float64("nan")), {"x": [math.nan]}]}
+    path = io.write_json(tmp_path / "r.json", obj)
+    text = path.read_text()
+    assert "NaN" not in text
+    assert json.loads(text) == {"mean": 1.5, "std": None, "rows": [[1.0, None], {"x": [None]}]}
+    assert math.isnan(obj["std"])  # the caller's object is left as it was
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf])
+def test_write_json_refuses_infinity_and_names_where_it_is(tmp_path, value):
+    path = io.write_json(tmp_path / "r.json", {"a": 1})
+    bad = {"variants": [{"psnr": 30.0}, {"psnr": value}]}
+    with pytest.raises(ValueError, match=r"""obj\['variants'\]\[1\]\['psnr'\] is -?inf"""):
+        io.write_json(path, bad)
+    assert json.loads(path.read_text()) == {"a": 1}  # the old file is kept

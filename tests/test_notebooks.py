@@ -1,7 +1,11 @@
 """Every notebook executes at its smoke profile (any cell error fails), and each committed .ipynb
 holds exactly the cells of its source in notebooks/src/ (built by tools/nb.py)."""
 
+import copy
+import functools
 import json
+import math
+import operator
 import sys
 from pathlib import Path
 
@@ -52,7 +56,94 @@ def test_notebook_runs_at_smoke_profile(path, tmp_path):
     results = list(tmp_path.glob("*.json"))
     assert results, "the notebook saved no results file"
     for path in results:
-        assert "provenance" in json.loads(path.read_text()), f"{path.name} has no provenance"
+        check_results(path)
+
+
+# What a results file must look like. A key holds PSNRs in dB if its name or an enclosing key's
+# says "psnr", unless one of them marks a difference or a spread (verdicts hold differences too);
+# it holds times (or rates) if a name ends in _s or _ms or says time, latency or ms_per, unless it
+# is a spread (iqr, std). The notebook's parameters are inputs, not results: they are not read.
+NOT_A_PSNR = ("delta", "diff", "std", "gap", "minus", "cost", "verdict")
+NOT_A_TIME = ("iqr", "std")
+PSNR_RANGE_DB = (5.0, 60.0)  # below 5 dB is noise, above 60 dB a copy of the ground truth
+
+
+def _leaves(obj, keys=()):
+    """(keys, value) for every leaf of a parsed JSON document; list indices are ints in keys."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _leaves(v, (*keys, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _leaves(v, (*keys, i))
+    else:
+        yield keys, obj
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def check_results(path: Path) -> dict[str, int]:
+    """Fail unless the results file has provenance, only finite numbers, every PSNR within
+    PSNR_RANGE_DB, every time positive, and at least one of each. Returns the counts."""
+
+    def refuse(constant):
+        raise AssertionError(f"{path.name} holds a non-finite number: {constant}")
+
+    results = json.loads(path.read_text(), parse_constant=refuse)
+    assert "provenance" in results, f"{path.name} has no provenance"
+    counts = {"psnr": 0, "time": 0}
+    for keys, value in _leaves(results):
+        names = [k.lower() for k in keys if isinstance(k, str)]
+        where = f"{path.name}: " + "".join(f"[{k!r}]" for k in keys)
+        if "parameters" in names:
+            continue
+        if any("psnr" in n for n in names) and not any(w in n for n in names for w in NOT_A_PSNR):
+            low, high = PSNR_RANGE_DB
+            assert _is_number(value) and low <= value <= high, f"{where} = {value!r}, not a PSNR"
+            counts["psnr"] += 1
+        elif any(
+            n.endswith(("_s", "_ms")) or any(w in n for w in ("time", "latency", "ms_per"))
+            for n in names
+        ) and not any(w in n for n in names for w in NOT_A_TIME):
+            if isinstance(value, str | bool):
+                continue  # a description ("runtime": "median over ...") or a switch
+            assert _is_number(value) and value > 0, f"{where} = {value!r}, not a positive time"
+            counts["time"] += 1
+    assert counts["psnr"] > 0, f"{path.name} holds no PSNR"
+    assert counts["time"] > 0, f"{path.name} holds no time"
+    return counts
+
+
+def test_results_check_sees_what_it_is_for(tmp_path):
+    good = {
+        "provenance": {"wall_time_s": 3.4, "parameters": {"zoo_latency": False, "seeds": "0"}},
+        "variants": [{"psnr_per_seed": [29.1, 29.3], "psnr_std": None, "delta_psnr_db": -0.2}],
+        "points": [{"latency_ms": 0.3, "latency_iqr_ms": 0.0}],
+        "verdicts": [{"psnr_before": [-0.2, None, "not resolved"]}],
+        "protocol": {"runtime": "median over clips"},
+    }
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(good))
+    assert check_results(path) == {"psnr": 2, "time": 2}
+    variant, point = ("variants", 0), ("points", 0)
+    bad = [  # (where, key, value, the error it gives)
+        (variant, "psnr_std", math.nan, "non-finite number: NaN"),  # json.dump's bare NaN
+        (variant, "delta_psnr_db", math.inf, "non-finite number: Infinity"),
+        (variant, "psnr_per_seed", [29.1, None], r"\['psnr_per_seed'\]\[1\] = None, not a PSNR"),
+        (variant, "psnr_per_seed", [29.1, 0.0], "= 0.0, not a PSNR"),
+        (variant, "psnr_per_seed", [29.1, 61.0], "= 61.0, not a PSNR"),
+        (variant, "psnr_per_seed", [], "holds no PSNR"),
+        (point, "latency_ms", 0.0, "= 0.0, not a positive time"),
+        (("provenance",), "wall_time_s", None, "= None, not a positive time"),
+    ]
+    for where, key, value, match in bad:
+        results = copy.deepcopy(good)
+        functools.reduce(operator.getitem, where, results)[key] = value
+        path.write_text(json.dumps(results))
+        with pytest.raises(AssertionError, match=match):
+            check_results(path)
 
 
 def fake_reds(root):
@@ -90,6 +181,7 @@ def run_smoke(name, tmp_path, **parameters):
 def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
     fake_reds(tmp_path / "reds")
     run_smoke(name, tmp_path, data_root=str(tmp_path / "reds"))
+    check_results(tmp_path / f"{name}_smoke.json")
     results = json.loads((tmp_path / f"{name}_smoke.json").read_text())
     assert results["protocol"]["data"] == str(tmp_path / "reds")
     assert results["protocol"]["test_clips"] == ["000"]  # REDS4 only; 001, 002 train
