@@ -11,9 +11,13 @@ of lq, clamped and rounded the same way, the "Bicubic" row of every SR table.
 An ablation trained with several seeds is read seed by seed: with seed i, every variant sees the
 same data order (and the same initial weights where shapes allow), so variant minus reference
 is a paired difference d_i, and its spread over seeds is the noise that the effect must beat.
-`verdict` turns one of the paper's orderings into "reproduced", "reversed" or "not resolved" by
-the rule: an effect whose mean is not larger than its spread (the sample std of the d_i) is not
-resolved, whatever its sign."""
+The project's rule: an effect is *resolved* when the 95% confidence interval of the mean of its
+paired differences (Student's t with n - 1 degrees of freedom, `confidence_interval`) excludes
+zero. `verdict` turns one of the paper's orderings into "reproduced", "reversed" or "not
+resolved" by that rule: one seed is never resolved (no spread to read it against); n equal
+non-zero differences are (no spread at all: the interval is a point); an interval that touches
+zero is not. With three seeds the interval is mean ± 2.48 std, so the effect must be about
+2.5 times its seed-to-seed spread."""
 
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 
 import torch
+from scipy import stats
 from torch import Tensor, nn
 
 from srlab.checks import check_image, check_scale
@@ -98,20 +103,49 @@ def paired_differences(values: Sequence[float], reference: Sequence[float]) -> l
     return [float(v) - float(r) for v, r in zip(values, reference, strict=True)]
 
 
+def confidence_interval(differences: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """(low, high): the Student's t confidence interval of the mean of per-seed paired
+    differences, mean ± t_{(1 + level) / 2, n - 1} * std / sqrt(n) with the sample std.
+
+    n equal differences give a point (mean, mean): no spread at all. A single difference gives
+    (nan, nan): one seed says nothing about the spread (mean_std's std is nan too). Non-finite
+    differences are a ValueError, as is an empty sequence or a level outside (0, 1)."""
+    if not 0 < level < 1:
+        raise ValueError(f"level must lie in (0, 1), got {level!r}")
+    values = _finite(differences, "differences")
+    mean, std = mean_std(values)
+    if len(values) < 2:
+        return math.nan, math.nan
+    half = float(stats.t.ppf((1 + level) / 2, len(values) - 1)) * std / math.sqrt(len(values))
+    return mean - half, mean + half
+
+
 def verdict(differences: Sequence[float], paper_difference: float) -> str:
     """Whether per-seed paired differences reproduce the sign of the paper's difference.
 
-    "not resolved" when |mean| <= the sample std of the differences (or there is only one seed,
-    hence no spread); otherwise "reproduced" if the mean has the paper's sign, else "reversed"."""
+    "not resolved" unless the 95% confidence interval of their mean (confidence_interval)
+    excludes zero: one seed, all-zero differences or an interval that reaches zero are not
+    resolved. Otherwise "reproduced" if the mean has the paper's sign, else "reversed".
+    Non-finite differences are a ValueError that names them."""
     if paper_difference == 0 or not math.isfinite(paper_difference):
         raise ValueError(
             f"paper_difference must be a non-zero number (the paper's ordering), got "
             f"{paper_difference!r}"
         )
-    mean, std = mean_std(differences)
-    if math.isnan(std) or abs(mean) <= std:
+    low, high = confidence_interval(differences, 0.95)
+    if not (low > 0 or high < 0):  # also one seed: nan compares false
         return "not resolved"
-    return "reproduced" if (mean > 0) == (paper_difference > 0) else "reversed"
+    return "reproduced" if (low > 0) == (paper_difference > 0) else "reversed"
+
+
+def _finite(values: Sequence[float], name: str) -> list[float]:
+    """values as floats; a ValueError naming every non-finite one (a NaN PSNR of a diverged run
+    would otherwise make its effect look "not resolved" instead of broken)."""
+    values = [float(v) for v in values]
+    bad = [f"{name}[{i}] = {v}" for i, v in enumerate(values) if not math.isfinite(v)]
+    if bad:
+        raise ValueError(f"{name} must be finite numbers, got {', '.join(bad)}")
+    return values
 
 
 def _check_pairs(pairs: Mapping[str, tuple[Tensor, Tensor]], scale: int) -> None:

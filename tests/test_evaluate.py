@@ -3,6 +3,7 @@ the verdict rule on constructed per-seed differences."""
 
 from __future__ import annotations
 
+import copy
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from torch import nn
 
 from srlab.degradations import bi_degrade, imresize
 from srlab.evaluate import (
+    confidence_interval,
     evaluate_bicubic,
     evaluate_images,
     mean_std,
@@ -61,6 +63,32 @@ def test_evaluate_images_scores_rounded_clamped_output(pairs):
     assert evaluate_images(exact, one, scale=2, crop_border=2, y_channel=True)["a"] == math.inf
     far = Oracle(gt, error=5.0)  # clamped to white before scoring, so still a finite number
     assert math.isfinite(evaluate_images(far, one, scale=2, crop_border=0, y_channel=False)["a"])
+
+
+class TrainingShows(Oracle):
+    """The exact ground truth in eval mode; in train mode a batch-normalised copy of it (as a
+    model with batch norm computes, from the batch's own statistics) that also updates running
+    statistics. Scored in train mode it gets a finite PSNR and changes its buffers."""
+
+    def __init__(self, gt: torch.Tensor):
+        super().__init__(gt, error=0.0)
+        self.norm = nn.BatchNorm2d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = super().forward(x)
+        return self.norm(out) if self.training else out
+
+
+def test_evaluate_images_runs_the_model_in_eval_mode(pairs):
+    lq, gt = pairs["a"]
+    model = TrainingShows(gt).train()
+    before = copy.deepcopy(model.norm.state_dict())
+    score = evaluate_images(model, {"a": (lq, gt)}, scale=2, crop_border=0, y_channel=False)
+    assert score["a"] == math.inf  # the eval-mode output, exactly the ground truth
+    assert all(torch.equal(v, before[k]) for k, v in model.norm.state_dict().items())
+    assert model.training  # and the caller's mode is back
+    with torch.no_grad():  # the model does behave differently in train mode
+        assert not torch.equal(model(lq[None]), gt[None])
 
 
 def test_evaluate_images_restores_training_mode(pairs):
@@ -128,21 +156,77 @@ def test_mean_std_and_paired_differences():
         paired_differences([1.0, 2.0], [1.0])
 
 
+# Student's t quantiles from a printed table: t_{0.975, 1} = 12.706, t_{0.975, 2} = 4.303,
+# t_{0.95, 2} = 2.920. With three seeds the 95% interval is mean ± 4.303 / sqrt(3) = 2.48 std.
+@pytest.mark.parametrize(
+    "differences, level, t",
+    [([1.0, 2.0, 3.0], 0.95, 4.303), ([1.0, 2.0, 3.0], 0.90, 2.920), ([0.1, 0.3], 0.95, 12.706)],
+)
+def test_confidence_interval_is_students_t(differences, level, t):
+    mean, std = mean_std(differences)
+    low, high = confidence_interval(differences, level)
+    half = t * std / math.sqrt(len(differences))
+    assert low == pytest.approx(mean - half, abs=1e-3) and high == pytest.approx(
+        mean + half, abs=1e-3
+    )
+    assert confidence_interval(differences) == confidence_interval(differences, 0.95)
+
+
+def test_confidence_interval_edge_cases():
+    low, high = confidence_interval([-0.2, -0.2, -0.2])  # no spread: a point
+    assert low == high == pytest.approx(-0.2, abs=1e-15)
+    assert confidence_interval([0.0, 0.0]) == (0.0, 0.0)
+    low, high = confidence_interval([0.5])  # one seed: undefined, like mean_std's std
+    assert math.isnan(low) and math.isnan(high)
+    with pytest.raises(ValueError, match="empty"):
+        confidence_interval([])
+    with pytest.raises(ValueError, match="level"):
+        confidence_interval([0.1, 0.2], level=1.0)
+
+
 @pytest.mark.parametrize(
     "differences, paper, expected",
     [
-        ([-0.3, -0.2, -0.4], -0.1, "reproduced"),  # mean -0.3, std 0.1: resolved, paper's sign
+        ([-0.3, -0.2, -0.4], -0.1, "reproduced"),  # -0.3 ± 0.25: excludes zero, paper's sign
         ([0.3, 0.2, 0.4], -0.1, "reversed"),
         ([0.3, 0.2, 0.4], 0.05, "reproduced"),
-        ([-0.1, 0.1, -0.06], -0.1, "not resolved"),  # mean smaller than its spread
-        ([-0.2, -0.2, -0.2], -0.1, "reproduced"),  # no spread at all
+        ([-0.1, 0.1, -0.06], -0.1, "not resolved"),  # -0.02 ± 0.28
+        ([-0.2, -0.2, -0.2], -0.1, "reproduced"),  # zero spread: the interval is a point
+        ([-0.2, -0.2, -0.2], 0.1, "reversed"),
+        ([0.0, 0.0, 0.0], -0.1, "not resolved"),  # all zero: the point is zero itself
+        ([0.0, 0.0, 0.0], 0.1, "not resolved"),
         ([-0.5], -0.1, "not resolved"),  # one seed: no spread to read it against
-        ([0.1, 0.3], 0.2, "reproduced"),  # mean 0.2 > std 0.141
-        ([0.0, 0.3], 0.2, "not resolved"),  # mean 0.15 < std 0.212
+        ([0.1, 0.3], 0.2, "not resolved"),  # mean 0.2 > std 0.14, but 0.2 ± 1.27 holds zero
+        ([0.20, 0.21], 0.2, "reproduced"),  # 0.205 ± 0.064
+        ([0.0, 0.3], 0.2, "not resolved"),
     ],
 )
 def test_verdict(differences, paper, expected):
     assert verdict(differences, paper) == expected
+
+
+@pytest.mark.parametrize(
+    "interval, expected",
+    [
+        ((0.0, 0.4), "not resolved"),  # an interval that reaches zero does not exclude it
+        ((-0.4, 0.0), "not resolved"),
+        ((5e-324, 0.4), "reproduced"),  # the smallest float above zero does
+        ((-0.4, -5e-324), "reversed"),
+    ],
+)
+def test_verdict_at_the_boundary(monkeypatch, interval, expected):
+    import srlab.evaluate
+
+    monkeypatch.setattr(srlab.evaluate, "confidence_interval", lambda d, level: interval)
+    assert verdict([1.0, 2.0], 0.1) == expected
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_verdict_refuses_non_finite_differences(bad):
+    with pytest.raises(ValueError, match=rf"differences\[1\] = {bad}"):
+        verdict([0.1, bad, 0.2], 0.1)
+    with pytest.raises(ValueError, match="finite"):
+        confidence_interval([bad, bad])
 
 
 def test_verdict_needs_a_paper_ordering():
