@@ -7,6 +7,7 @@ import torch
 
 from srlab import flow
 from srlab.archs.basicvsr import estimate_flows
+from srlab.archs.blocks import flow_warp
 from srlab.data import synthetic_video
 from srlab.degradations import degrade
 
@@ -46,6 +47,25 @@ def test_lr_flow_pairs_are_on_the_lr_grid_and_both_ways():
     assert pairs["flow"].shape == (4, 2, 16, 16) and pairs["mask"].shape == (4, 1, 16, 16)
     # The second half is the first half reversed in time.
     assert torch.equal(pairs["ref"][:2], pairs["supp"][2:])
+
+
+def test_lr_flow_pairs_flow_warps_supp_onto_ref():
+    # Moderate motion: about 1.3 LR pixels per frame on average (x4, up to 8 HR pixels per axis).
+    clip = synthetic_video(3, num_frames=4, size=(96, 96), max_speed=8.0)
+    pairs = flow.lr_flow_pairs(clip, scale=4, degradation="BI")
+    n, mask = len(pairs["flow"]) // 2, pairs["mask"]  # n = t - 1 pairs each way
+
+    def error(flows):  # per pair: mean |warped supp - ref| over the pixels valid in both frames
+        diff = (flow_warp(pairs["supp"], flows) - pairs["ref"]).abs().mean(1, keepdim=True)
+        return (diff * mask).sum((1, 2, 3)) / mask.sum((1, 2, 3))  # (2n,)
+
+    true = error(pairs["flow"])
+    swapped = error(torch.cat([pairs["flow"][n:], pairs["flow"][:n]]))  # forward <-> backward
+    zero = error(torch.zeros_like(pairs["flow"]))
+    # Seen: 0.009 with the true flow, 0.056 with none, 0.106 swapped (means over pairs). The
+    # residue is the blur and the bicubic downscaling, which no flow undoes.
+    assert true.mean() < 0.02
+    assert (true < 0.3 * zero).all() and (true < 0.3 * swapped).all()
 
 
 def test_pretraining_fits_its_training_pairs():

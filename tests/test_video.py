@@ -1,6 +1,8 @@
 """srlab.video: whole-clip inference (segments, oracle flows, bfloat16, latency, memory) and
 per-frame scoring."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -72,6 +74,33 @@ def test_run_clip_bfloat16_is_close_to_float32(tiny_basicvsr):
     assert half["sr"].dtype == torch.float32 and half["dtype"] == "bfloat16"
     assert (half["sr"] - full).abs().mean() < 0.02
     assert not torch.equal(half["sr"], full)
+
+
+class TrainingShows(Bicubic):
+    """Bicubic in eval mode; in train mode, dropout on the output (and a batch norm that updates
+    its running statistics): run in train mode, a clip comes out different."""
+
+    def __init__(self):
+        super().__init__()
+        self.norm, self.drop = nn.BatchNorm3d(3), nn.Dropout(0.5)
+
+    def forward(self, lqs, **kwargs):
+        if not self.training:
+            return super().forward(lqs, **kwargs)
+        x = self.norm(lqs.transpose(1, 2)).transpose(1, 2)  # (b, t, 3, h, w), batch statistics
+        return self.drop(super().forward(x, **kwargs))
+
+
+def test_run_clip_runs_the_model_in_eval_mode():
+    model = TrainingShows().train()
+    before = copy.deepcopy(model.norm.state_dict())
+    lqs = torch.rand(3, 3, 8, 8)
+    out = run_clip(model, lqs)["sr"]
+    assert torch.equal(out, run_clip(Bicubic(), lqs)["sr"])  # what eval mode gives
+    assert all(torch.equal(v, before[k]) for k, v in model.norm.state_dict().items())
+    assert model.training  # the caller's mode is restored
+    with torch.no_grad():
+        assert not torch.allclose(model(lqs[None])[0].clamp(0, 1), out)
 
 
 def test_run_clip_passes_only_what_is_asked():
