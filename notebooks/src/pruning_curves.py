@@ -62,7 +62,8 @@ from srlab.archs import build
 from srlab.checkpoints import load_model
 from srlab.complexity import count_params, flops
 from srlab.efficiency import crop_pairs, interleaved_times
-from srlab.evaluate import evaluate_images, mean_std, paired_differences, verdict
+from srlab.evaluate import (confidence_interval, evaluate_images, mean_std, paired_differences,
+                            verdict)
 from srlab.io import imread, write_json
 from srlab.notebook import Provenance, parse_seeds, resolve_parameters
 from srlab.train import TrainConfig, train
@@ -343,12 +344,14 @@ results = dict(
 # Generated from the numbers above, with these rules:
 # - **PSNR change**, paired per seed: straight after pruning against the base, and after
 #   fine-tuning against the fine-tuned reference (the notes do not say which they mean). "Not
-#   resolved" if |mean| <= the seed-to-seed std (or one seed); otherwise "held" if the claimed
-#   value lies within one std of our mean, else "larger drop" / "smaller drop" than claimed.
+#   resolved" if the 95% confidence interval of the mean change (Student's t over the seeds,
+#   `srlab.evaluate.confidence_interval`) contains zero (always, with a single seed); otherwise
+#   "held" if the claimed value lies within that interval, else "larger drop" / "smaller drop"
+#   than claimed.
 # - **FLOPs reduction** (exact count): "held" within 5 percentage points of the claim.
 # - **Speed-up** (measured): "held" within 10 % of the claim, else "larger" / "smaller".
 # - **Orderings** (seed-paired differences, `srlab.evaluate.verdict`): "held", "reversed" or
-#   "not resolved" by the same spread rule.
+#   "not resolved" by the same interval rule.
 # The halving claims are matched with our halving points (B0 -> B0/2, G0 -> G0/2, both), the
 # channel claims with 75 / 50 / 25 % of C0 channels kept.
 
@@ -367,11 +370,12 @@ for c in claims:
     psnr_v = {}
     for stage in ("before", "after"):
         m, s = mean_std(delta[name][stage])
+        low, high = confidence_interval(delta[name][stage])
         if c["delta_db"] is None:
             v = f"no number claimed ({c['psnr_note'].split(' (')[0]})"
-        elif np.isnan(s) or abs(m) <= s:
+        elif verdict(delta[name][stage], -1.0) == "not resolved":
             v = "not resolved"
-        elif abs(m - c["delta_db"]) <= s:
+        elif low <= c["delta_db"] <= high:
             v = "held"
         else:
             v = "larger drop" if m < c["delta_db"] else "smaller drop"
@@ -391,7 +395,7 @@ for c in claims:
                          flops=flops_v, speed=speed_v, flops_reduction=red,
                          speedup=ours["speedup"]))
 
-# Orderings, seed-paired: the difference of the two drops must beat its own spread.
+# Orderings, seed-paired: the 95% interval of the difference of the two drops must exclude zero.
 b_half, g_half, c_half = half["num_block"], half["num_group"], half["C0.5"]
 orderings = []
 if b_half in delta and g_half in delta:
