@@ -147,7 +147,6 @@ def test_peak_memory_is_near_zero_when_nothing_is_allocated():
 
 
 def test_rss_sampler_sees_a_held_allocation():
-    pytest.importorskip("psutil")
     complexity._trim_malloc()  # see peak_memory: freed memory would be reused unseen
     start = complexity._rss_bytes()
     peak_mb = complexity._sampled_rss_peak(lambda: allocate(64, hold_s=0.2), start) / 2**20
