@@ -546,3 +546,26 @@ def test_outputs_match_the_pinned_reference():
     for name, out in pinned.outputs(torch.from_numpy(ref["lqs"]), flows).items():
         # float32 kernels may differ in the last bits between CPUs: 1e-5 is far below any change
         torch.testing.assert_close(out, torch.from_numpy(ref[name]), atol=1e-5, rtol=0, msg=name)
+
+
+@pytest.mark.parametrize("arch", [BasicVSR, IconVSR])
+def test_num_feat_hr_sets_only_the_hr_reconstruction_width(arch):
+    torch.manual_seed(0)
+    default, narrow = arch(num_feat=8, num_block=1), arch(num_feat=8, num_block=1, num_feat_hr=4)
+    changed = {
+        k: (tuple(v.shape), tuple(narrow.state_dict()[k].shape))
+        for k, v in default.state_dict().items()
+        if v.shape != narrow.state_dict()[k].shape
+    }
+    assert set(default.state_dict()) == set(narrow.state_dict())  # BasicSR's keys either way
+    assert changed == {
+        "upconv2.weight": ((256, 8, 3, 3), (16, 8, 3, 3)),
+        "upconv2.bias": ((256,), (16,)),
+        "conv_hr.weight": ((64, 64, 3, 3), (4, 4, 3, 3)),
+        "conv_hr.bias": ((64,), (4,)),
+        "conv_last.weight": ((3, 64, 3, 3), (3, 4, 3, 3)),
+    }
+    lqs = torch.rand(1, 5, 3, 8, 8)
+    flows = random_flows(1, 5, 8, 8)
+    with torch.no_grad():
+        assert narrow.eval()(lqs, flows=flows).shape == (1, 5, 3, 32, 32)

@@ -146,6 +146,11 @@ class BasicVSR(nn.Module):
         so only image-level information is aligned. At a branch start the warped neighbour is
         zeros, like the propagated features.
         "none": the propagated features enter unwarped; no SpyNet is built.
+    num_feat_hr: channels of the reconstruction after the first x2 step (upconv2, conv_hr,
+        conv_last). BasicSR fixes it at 64, the default, which keeps its checkpoints loading. A
+        tiny model (num_feat=16) with 64 there spends about 95% of its multiply-adds on those
+        three convs at 2x and 4x the LR size; num_feat_hr=num_feat lets its compute go to
+        propagation, the part the paper studies.
     """
 
     def __init__(
@@ -155,6 +160,7 @@ class BasicVSR(nn.Module):
         spynet_path: str | None = None,
         propagation: str = "bidirectional",
         alignment: str = "feature",
+        num_feat_hr: int = 64,
     ):
         super().__init__()
         if propagation not in PROPAGATIONS:
@@ -179,11 +185,11 @@ class BasicVSR(nn.Module):
         else:
             self.forward_trunk = ConvResidualBlocks(num_in, num_feat, 2 * num_block)
 
-        # reconstruction: two x2 pixel-shuffle steps (the 64s are fixed in BasicSR)
+        # reconstruction: two x2 pixel-shuffle steps (num_feat_hr is 64, fixed, in BasicSR)
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
-        self.upconv2 = nn.Conv2d(num_feat, 64 * 4, 3, 1, 1)
-        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
-        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(num_feat, num_feat_hr * 4, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(num_feat_hr, num_feat_hr, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat_hr, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
     def forward(

@@ -73,10 +73,11 @@ class Upsample(nn.Sequential):
 def pixel_shuffle_x4(net: nn.Module, feat: Tensor) -> Tensor:
     """The x4 reconstruction head of EDVR, BasicVSR and IconVSR, whose convs sit at the top level
     of their state_dicts (net.upconv1, upconv2, conv_hr, conv_last, lrelu) as in BasicSR: two x2
-    pixel-shuffle steps, then two convs at HR. The 64s in the HR convs are fixed in BasicSR.
-    feat: (b, num_feat, h, w). Returns (b, num_out_ch, 4h, 4w), before any global residual."""
+    pixel-shuffle steps, then two convs at HR (64 channels in BasicSR; BasicVSR and IconVSR take
+    the width as num_feat_hr). feat: (b, num_feat, h, w). Returns (b, num_out_ch, 4h, 4w), before
+    any global residual."""
     out = net.lrelu(F.pixel_shuffle(net.upconv1(feat), 2))  # (b, num_feat, 2h, 2w)
-    out = net.lrelu(F.pixel_shuffle(net.upconv2(out), 2))  # (b, 64, 4h, 4w)
+    out = net.lrelu(F.pixel_shuffle(net.upconv2(out), 2))  # (b, 64 or num_feat_hr, 4h, 4w)
     return net.conv_last(net.lrelu(net.conv_hr(out)))
 
 

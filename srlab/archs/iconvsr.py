@@ -48,6 +48,8 @@ class IconVSR(nn.Module):
     num_feat, num_block (per branch), keyframe_stride, temporal_padding (the refill extractor sees
     2 * temporal_padding + 1 frames; 2 for REDS, 3 for Vimeo-90K), spynet_path, edvr_path (a local
     checkpoint of the extractor alone, BasicSR's EDVR_*_pretrained_for_IconVSR): as BasicSR.
+    use_refill, coupled: the paper's ablation (False, False is BasicVSR with IconVSR's names).
+    num_feat_hr: channels of the HR reconstruction, as in BasicVSR (64, BasicSR's, by default).
     The keyframe stride can be changed after training: set `model.keyframe_stride` or pass
     forward(..., keyframe_stride=N)."""
 
@@ -61,6 +63,7 @@ class IconVSR(nn.Module):
         edvr_path: str | None = None,
         use_refill: bool = True,
         coupled: bool = True,
+        num_feat_hr: int = 64,
     ):
         super().__init__()
         keyframe_indices(1, keyframe_stride)  # validates the stride
@@ -94,11 +97,11 @@ class IconVSR(nn.Module):
         if not coupled:  # BasicVSR's fusion of the two branches
             self.fusion = nn.Conv2d(2 * num_feat, num_feat, 1, 1, 0)
 
-        # reconstruction (see srlab.archs.blocks.pixel_shuffle_x4; the 64s are fixed in BasicSR)
+        # reconstruction (see srlab.archs.blocks.pixel_shuffle_x4; num_feat_hr is 64 in BasicSR)
         self.upconv1 = nn.Conv2d(num_feat, num_feat * 4, 3, 1, 1)
-        self.upconv2 = nn.Conv2d(num_feat, 64 * 4, 3, 1, 1)
-        self.conv_hr = nn.Conv2d(64, 64, 3, 1, 1)
-        self.conv_last = nn.Conv2d(64, 3, 3, 1, 1)
+        self.upconv2 = nn.Conv2d(num_feat, num_feat_hr * 4, 3, 1, 1)
+        self.conv_hr = nn.Conv2d(num_feat_hr, num_feat_hr, 3, 1, 1)
+        self.conv_last = nn.Conv2d(num_feat_hr, 3, 3, 1, 1)
         self.lrelu = nn.LeakyReLU(negative_slope=0.1, inplace=True)
 
     def forward(

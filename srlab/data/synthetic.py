@@ -385,26 +385,37 @@ _TEST_CLIP_SETTINGS = dict(num_frames=30, size=(144, 192))
 _TRAIN_CLIP_SETTINGS = dict(num_frames=20, size=(144, 192))
 
 
-@functools.lru_cache(maxsize=2)
-def _bundled_videos(split: str) -> dict[str, SyntheticClip]:
+@functools.lru_cache(maxsize=8)
+def _bundled_videos(split: str, **render) -> dict[str, SyntheticClip]:
     if split == "test":
+        settings = {**_TEST_CLIP_SETTINGS, **render}
         return {
-            name: synthetic_video(seed, split="test", background=name, **_TEST_CLIP_SETTINGS)
+            name: synthetic_video(seed, split="test", background=name, **settings)
             for name, seed in _TEST_CLIPS.items()
         }
+    settings = {**_TRAIN_CLIP_SETTINGS, **render}
     return {
-        name: synthetic_video(100 + k, split="train", background=name, **_TRAIN_CLIP_SETTINGS)
+        name: synthetic_video(100 + k, split="train", background=name, **settings)
         for k, name in enumerate(TRAIN_IMAGES)
     }
 
 
-def bundled_videos(split: str) -> dict[str, SyntheticClip]:
-    """Fixed synthetic clips (default rendering settings, fixed seeds), named after the photograph
-    the camera moves over. "test": 4 clips of 30 frames of 144 x 192 (LR 36 x 48 at x4) over the
-    test photographs, like Vid4's 4 clips. "train": 7 clips of 20 frames of 144 x 192, one over
-    each training photograph. Textures of the moving objects come from the same split, so the two
-    sets share no photograph. Rendered once per process (under a second per clip, once the
-    photographs are loaded); callers get copies."""
+def bundled_videos(split: str, **render) -> dict[str, SyntheticClip]:
+    """Fixed synthetic clips (fixed seeds and photographs), named after the photograph the camera
+    moves over. "test": 4 clips of 30 frames of 144 x 192 (LR 36 x 48 at x4) over the test
+    photographs, like Vid4's 4 clips. "train": 7 clips of 20 frames of 144 x 192, one over each
+    training photograph. Textures of the moving objects come from the same split, so the two sets
+    share no photograph. Rendered once per process and setting (under a second per clip, once the
+    photographs are loaded); callers get copies.
+
+    render: synthetic_video keyword arguments that replace the defaults, e.g. max_speed=1.5 or
+    num_frames=40: the same clips (same seeds, photographs and path shapes) with other motion
+    statistics or lengths, so the amount of motion can be studied as a knob."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    return {name: clip.clone() for name, clip in _bundled_videos(split).items()}
+    fixed = {"seed", "split", "background"} & set(render)
+    if fixed:
+        raise ValueError(f"bundled clips fix {sorted(fixed)}; use synthetic_video for other ones")
+    if "size" in render:
+        render["size"] = tuple(render["size"])  # hashable, for the cache
+    return {name: clip.clone() for name, clip in _bundled_videos(split, **render).items()}

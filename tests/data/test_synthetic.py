@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from srlab.archs.blocks import flow_warp
-from srlab.data import TEST_IMAGES, bundled_videos, downscale_flow, synthetic_video
+from srlab.data import TEST_IMAGES, bundled_videos, downscale_flow, synthetic, synthetic_video
 
 
 def masked_psnr(a, b, mask):
@@ -141,3 +141,20 @@ def test_bundled_test_videos():
     assert bundled_videos("test")[name].frames.any()
     with pytest.raises(ValueError, match="split"):
         bundled_videos("val")
+
+
+def test_bundled_videos_take_other_render_settings():
+    slow = bundled_videos("test", max_speed=1.0, num_frames=6, size=[48, 64])
+    fast = bundled_videos("test", max_speed=4.0, num_frames=6, size=(48, 64))
+    assert set(slow) == set(fast) == set(bundled_videos("test"))
+    for name in slow:
+        assert slow[name].frames.shape == (6, 3, 48, 64)
+        # the same clip, only faster: every flow grows (as much as each path leaves room for)
+        assert fast[name].flow_forward.abs().mean() > 1.5 * slow[name].flow_forward.abs().mean()
+        expected = synthetic_video(
+            synthetic._TEST_CLIPS[name], split="test", background=name, max_speed=1.0,
+            num_frames=6, size=(48, 64),
+        )  # fmt: skip
+        assert torch.equal(slow[name].frames, expected.frames)
+    with pytest.raises(ValueError, match="seed"):
+        bundled_videos("train", seed=3)
