@@ -138,6 +138,25 @@ def verdict(differences: Sequence[float], paper_difference: float) -> str:
     return "reproduced" if (low > 0) == (paper_difference > 0) else "reversed"
 
 
+def effect(differences: Sequence[float], paper_difference: float) -> dict:
+    """One paired effect as a notebook reports it: {"per_seed": [...], "mean", "std",
+    "ci95": [low, high] (confidence_interval), "verdict" (verdict against the paper's sign),
+    "text": "+0.123 dB, 95% CI [+0.050, +0.196] -> reproduced"}. NaN std and interval for one
+    seed (write_json stores them as null)."""
+    values = _finite(differences, "differences")
+    mean, std = mean_std(values)
+    low, high = confidence_interval(values)
+    result = verdict(values, paper_difference)
+    return {
+        "per_seed": values,
+        "mean": mean,
+        "std": std,
+        "ci95": [low, high],
+        "verdict": result,
+        "text": f"{mean:+.3f} dB, 95% CI [{low:+.3f}, {high:+.3f}] -> {result}",
+    }
+
+
 def _finite(values: Sequence[float], name: str) -> list[float]:
     """values as floats; a ValueError naming every non-finite one (a NaN PSNR of a diverged run
     would otherwise make its effect look "not resolved" instead of broken)."""

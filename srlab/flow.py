@@ -113,6 +113,7 @@ def train_spynet(
     lr: float = 5e-4,
     scale: int = 4,
     degradation: str = "BI",
+    max_speed: float = 3.0,
     threads: int = 1,
     progress: bool = True,
 ) -> tuple[SpyNet, dict]:
@@ -120,7 +121,8 @@ def train_spynet(
     valid pixels) as the loss. The caller's global RNG is left as it was.
 
     size: LR side of the training frames (the clips are rendered at size * scale);
-    num_clips clips of num_frames frames each, from synthetic_video seeds derived from `seed`.
+    num_clips clips of num_frames frames each, from synthetic_video seeds derived from `seed`,
+    whose motion is synthetic_video's `max_speed` (HR pixels per frame; match the clips it is for).
     Adam (betas 0.9, 0.999) with a cosine schedule from lr to 0.
     threads: torch's thread count during training (the caller's is restored after). It is fixed
     because the weights depend on it: oneDNN splits its sums differently per thread count (1 and
@@ -141,7 +143,12 @@ def train_spynet(
         torch.manual_seed(seed)
         pairs = [
             lr_flow_pairs(
-                synthetic_video(seed * 10_000 + k, num_frames=num_frames, size=(size * scale,) * 2),
+                synthetic_video(
+                    seed * 10_000 + k,
+                    num_frames=num_frames,
+                    size=(size * scale,) * 2,
+                    max_speed=max_speed,
+                ),
                 scale=scale,
                 degradation=degradation,
             )
@@ -255,6 +262,7 @@ def pretrained_spynet(
     lr: float = 5e-4,
     scale: int = 4,
     degradation: str = "BI",
+    max_speed: float = 3.0,
     threads: int = 1,
     force: bool = False,
     progress: bool = True,
@@ -275,6 +283,7 @@ def pretrained_spynet(
         lr=lr,
         scale=scale,
         degradation=degradation,
+        max_speed=max_speed,
         threads=threads,
     )  # every argument of train_spynet that changes the weights: the cache key
     path = cache_path(cache_dir, **settings)

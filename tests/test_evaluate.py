@@ -13,6 +13,7 @@ from torch import nn
 from srlab.degradations import bi_degrade, imresize
 from srlab.evaluate import (
     confidence_interval,
+    effect,
     evaluate_bicubic,
     evaluate_images,
     mean_std,
@@ -234,3 +235,19 @@ def test_verdict_needs_a_paper_ordering():
         verdict([0.1, 0.2], 0.0)
     with pytest.raises(ValueError, match="non-zero"):
         verdict([0.1, 0.2], math.nan)
+
+
+def test_effect_reports_mean_interval_and_verdict():
+    e = effect([-0.2, -0.3, -0.25], paper_difference=-0.5)
+    assert e["per_seed"] == [-0.2, -0.3, -0.25] and e["mean"] == pytest.approx(-0.25)
+    assert e["ci95"] == pytest.approx(list(confidence_interval([-0.2, -0.3, -0.25])))
+    assert e["ci95"][1] < 0 and e["verdict"] == "reproduced"
+    low, high = e["ci95"]
+    assert e["text"] == f"-0.250 dB, 95% CI [{low:+.3f}, {high:+.3f}] -> reproduced"
+    assert effect([-0.2, -0.3, -0.25], paper_difference=0.5)["verdict"] == "reversed"
+    wide = effect([-0.2, 0.3, -0.25], paper_difference=-0.5)
+    assert wide["ci95"][0] < 0 < wide["ci95"][1] and wide["verdict"] == "not resolved"
+    one = effect([0.4], paper_difference=1.0)
+    assert math.isnan(one["std"]) and one["verdict"] == "not resolved"
+    with pytest.raises(ValueError, match="finite"):
+        effect([0.1, math.nan], paper_difference=1.0)
