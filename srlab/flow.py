@@ -41,6 +41,9 @@ from srlab.degradations import degrade
 # then stop matching, instead of being silently reused.
 PRETRAIN_VERSION = 2  # 2: default init instead of zero-flow init, 256 clips instead of 32
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"
+# Pretraining runs shipped with srlab, under the names cache_path gives them: the notebooks' own
+# settings, so that a first run on a fresh clone does not spend minutes pretraining SpyNet.
+SHIPPED_DIR = Path(__file__).resolve().parent / "weights"
 
 
 def epe(pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -269,10 +272,13 @@ def pretrained_spynet(
 ) -> SpyNet:
     """A SpyNet pretrained on synthetic LR clips (train_spynet), trained once and then read from a
     cache file (default: the checkout's .cache/, which git ignores), keyed by every setting.
+    srlab ships the runs its notebooks use (srlab/weights/, the same file names): those are read
+    from there, never retrained, unless force=True.
 
-    force=True retrains and overwrites. The file is an srlab checkpoint written atomically (so a
-    crash never leaves half a file), with the settings and the loss curve under "pretrain"; it is
-    read back with weights_only=True. Returns the model in eval mode."""
+    force=True retrains and overwrites (in cache_dir; a shipped file is left alone). The file is an
+    srlab checkpoint written atomically (so a crash never leaves half a file), with the settings
+    and the loss curve under "pretrain"; it is read back with weights_only=True. Returns the model
+    in eval mode."""
     settings = dict(
         iters=iters,
         seed=seed,
@@ -288,8 +294,9 @@ def pretrained_spynet(
     )  # every argument of train_spynet that changes the weights: the cache key
     path = cache_path(cache_dir, **settings)
     model = SpyNet()
-    if path.exists() and not force:
-        return checkpoints.load(model, path).eval()
+    for found in (SHIPPED_DIR / path.name, path):
+        if found.exists() and not force:
+            return checkpoints.load(model, found).eval()
     model, history = train_spynet(**settings, progress=progress)
     checkpoints.save(
         path, model, arch="spynet", kwargs={}, extra={"pretrain": {**settings, **history}}

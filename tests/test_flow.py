@@ -5,9 +5,10 @@ import math
 import pytest
 import torch
 
-from srlab import flow
+from srlab import checkpoints, flow
 from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.blocks import flow_warp
+from srlab.archs.spynet import SpyNet
 from srlab.data import synthetic_video
 from srlab.degradations import degrade
 
@@ -108,6 +109,23 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
     assert len(calls) == 4 and len(list(tmp_path.glob("*.pth"))) == 3
     flow.pretrained_spynet(**{**settings, "threads": 2})  # the weights depend on it: a key too
     assert len(calls) == 5 and len(list(tmp_path.glob("*.pth"))) == 4
+    flow.pretrained_spynet(**{**settings, "max_speed": 1.0})  # so does the clips' motion
+    assert len(calls) == 6 and len(list(tmp_path.glob("*.pth"))) == 5
+
+
+def test_a_shipped_run_is_read_before_the_cache_and_never_retrained(tmp_path, monkeypatch):
+    settings = dict(iters=2, seed=0, num_clips=1, num_frames=2, progress=False, **TINY)
+    shipped, cache = tmp_path / "shipped", tmp_path / "cache"
+    flow.pretrained_spynet(cache_dir=shipped, **settings)  # "ships" a run under its cache name
+    monkeypatch.setattr(flow, "SHIPPED_DIR", shipped)
+    monkeypatch.setattr(flow, "train_spynet", lambda **kw: pytest.fail("must not retrain"))
+    loaded = flow.pretrained_spynet(cache_dir=cache, **settings)
+    assert not cache.exists() or not any(cache.iterdir())
+    (file,) = shipped.glob("*.pth")
+    reference = SpyNet()
+    checkpoints.load(reference, file)
+    for a, b in zip(loaded.state_dict().values(), reference.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
 
 
 def test_pretraining_runs_on_its_own_thread_count_and_restores_the_callers(monkeypatch):
