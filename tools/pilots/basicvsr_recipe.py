@@ -1,0 +1,131 @@
+"""Pilot for notebooks/basicvsr_ablation's quick recipe: how much does a tiny BasicVSR lean on
+propagation after a short training run? (papers/basicvsr.md, "looking for a quick recipe".)
+
+Trains BasicVSR variants with the true LR flow on the bundled synthetic clips rendered with the
+given motion, and measures on the 4 test clips: the model minus bicubic, K = 2, 4 and every-frame
+segments minus K = 1 (inside the bidirectional model, at inference), and each other variant minus
+the bidirectional model of the same seed.
+
+    python tools/pilots/basicvsr_recipe.py --deg BD --speed 3 --frames 15 --hr 16 --iters 400 \
+        --seeds 0,1,2 --variants bi,uni,none,img --out pilot.json
+
+Gaussian noise (--noise, sigma in [0, 1] units) is added to every LR training window and, with a
+fixed generator, to the test clips' LR frames."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import torch
+
+from srlab.archs import build
+from srlab.data import VideoPatches, bundled_videos
+from srlab.evaluate import effect, paired_differences
+from srlab.train import TrainConfig, train
+from srlab.video import clip_inputs, evaluate_clips, frame_mean
+
+VARIANTS = {  # name -> BasicVSR arguments
+    "bi": dict(propagation="bidirectional", alignment="feature"),
+    "uni": dict(propagation="unidirectional", alignment="feature"),
+    "none": dict(propagation="bidirectional", alignment="none"),
+    "img": dict(propagation="bidirectional", alignment="image"),
+}
+
+
+def with_true_flow(model: torch.nn.Module, batch: dict) -> torch.Tensor:
+    return model(batch["lq"], flows=(batch["flow_forward"], batch["flow_backward"]))
+
+
+class NoisyWindows(VideoPatches):
+    """VideoPatches with fresh Gaussian noise on every LR window (drawn from the sample's RNG)."""
+
+    def __init__(self, *args, noise: float, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.noise = noise
+
+    def __getitem__(self, index: int) -> dict:
+        batch = super().__getitem__(index)
+        if self.noise:
+            batch["lq"] = (batch["lq"] + self.noise * torch.randn_like(batch["lq"])).clamp(0, 1)
+        return batch
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--deg", default="BI", help="BI | BD")
+    ap.add_argument("--speed", type=float, default=3.0, help="max_speed of the clips")
+    ap.add_argument("--blur", type=float, default=1.0, help="render blur of the clips")
+    ap.add_argument("--noise", type=float, default=0.0, help="LR noise sigma in [0, 1] units")
+    ap.add_argument("--frames", type=int, default=15, help="frames per training window")
+    ap.add_argument("--hr", type=int, default=16, help="num_feat_hr")
+    ap.add_argument("--feat", type=int, default=16)
+    ap.add_argument("--block", type=int, default=2)
+    ap.add_argument("--iters", type=int, default=400)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--patch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--variants", default="bi,uni", help=f"from {list(VARIANTS)}; bi first")
+    ap.add_argument("--test_frames", type=int, default=16)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", default="", help="write every score to this JSON file")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    seeds = [int(s) for s in a.seeds.split(",")]
+    variants = a.variants.split(",")
+    if variants[0] != "bi":
+        raise SystemExit("--variants must start with bi, the reference")
+    render = dict(max_speed=a.speed, blur=a.blur)
+    train_clips = bundled_videos("train", **render)
+    test = bundled_videos("test", num_frames=a.test_frames, **render)
+    gen = torch.Generator().manual_seed(1234)
+    test_clips = {}
+    for name, clip in test.items():
+        x = clip_inputs(clip, scale=4, degradation=a.deg)
+        x["lq"] = (x["lq"] + a.noise * torch.randn(x["lq"].shape, generator=gen)).clamp(0, 1)
+        test_clips[name] = x
+    windows = NoisyWindows(train_clips, patch_size=a.patch, num_frames=a.frames,
+                           degradation=a.deg, scale=4, noise=a.noise)  # fmt: skip
+    protocol = dict(scale=4, degradation=a.deg, y_channel=False, crop_border=0, flow="oracle")
+    ks = (2, 4, a.test_frames)
+    scores, start = {}, time.perf_counter()
+    for variant in variants:
+        for seed in seeds:
+            torch.manual_seed(seed)
+            model = build("basicvsr", num_feat=a.feat, num_block=a.block, num_feat_hr=a.hr,
+                          **VARIANTS[variant])  # fmt: skip
+            if model.spynet is not None:
+                model.spynet.requires_grad_(False)
+            model = model.to(memory_format=torch.channels_last)
+            cfg = TrainConfig(iters=a.iters, batch_size=a.batch, lr=a.lr, loss="charbonnier",
+                              seed=seed, progress=False)  # fmt: skip
+            train(model, windows, cfg, forward=with_true_flow)
+            result = evaluate_clips(model, test_clips, **protocol)
+            scores[variant, seed, 1] = frame_mean(result)
+            bicubic = frame_mean(result, "bicubic_psnr")
+            for k in ks if variant == "bi" else ():
+                scores[variant, seed, k] = frame_mean(evaluate_clips(model, test_clips, **protocol,
+                                                                     segments=k))  # fmt: skip
+    print(f"# {vars(a)}")
+    report = {"bi - bicubic": [scores["bi", s, 1] - bicubic for s in seeds]}
+    report |= {f"K = {k} - K = 1": paired_differences([scores["bi", s, k] for s in seeds],
+                                                       [scores["bi", s, 1] for s in seeds])
+               for k in ks}  # fmt: skip
+    report |= {f"{v} - bi": paired_differences([scores[v, s, 1] for s in seeds],
+                                               [scores["bi", s, 1] for s in seeds])
+               for v in variants[1:]}  # fmt: skip
+    for name, diffs in report.items():
+        e = effect(diffs, -1.0) if len(diffs) > 1 else {"text": f"{diffs[0]:+.3f} dB (one seed)"}
+        print(f"{name:16s} {e['text'].rsplit(' ->', 1)[0]:40s} per seed "
+              + " ".join(f"{d:+.3f}" for d in diffs))  # fmt: skip
+    print(f"wall time {time.perf_counter() - start:.0f} s")
+    if a.out:
+        with open(a.out, "w") as f:
+            flat = {"|".join(map(str, k)): v for k, v in scores.items()}
+            json.dump({"args": vars(a), "bicubic": bicubic, "report": report, "scores": flat}, f)
+
+
+if __name__ == "__main__":
+    main()
