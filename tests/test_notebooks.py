@@ -215,3 +215,23 @@ def test_unknown_parameter_fails_the_run(tmp_path):
             cwd=str(path.parent),
             progress_bar=False,
         )
+
+
+def test_prose_updates_markdown_and_keeps_outputs_but_refuses_code_changes(tmp_path, monkeypatch):
+    (tmp_path / "notebooks" / "src").mkdir(parents=True)
+    monkeypatch.setattr(nbtool, "ROOT", tmp_path)
+    monkeypatch.setattr(nbtool, "SRC", tmp_path / "notebooks" / "src")
+    src = tmp_path / "notebooks" / "src" / "demo.py"
+    src.write_text("# %% [markdown]\n# Old text\n\n# %%\nprint(1)\n")
+    path = nbtool.build("demo")
+    executed = nbformat.read(path, 4)
+    executed.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
+    nbformat.write(executed, path)
+    src.write_text("# %% [markdown]\n# New text\n\n# %%\nprint(1)\n")
+    nbtool.prose("demo")
+    cells = nbformat.read(path, 4).cells
+    assert cells[0].source == "New text" and cells[1].outputs[0]["text"] == "1\n"
+    src.write_text("# %% [markdown]\n# New text\n\n# %%\nprint(2)\n")
+    with pytest.raises(SystemExit, match="code cells differ"):
+        nbtool.prose("demo")
+    assert nbformat.read(path, 4).cells[1].source == "print(1)"

@@ -4,6 +4,8 @@ into notebooks/<name>.ipynb, so that a reviewer reads and diffs code, not JSON.
     python tools/nb.py build             # notebooks/src/*.py -> notebooks/*.ipynb, no outputs
     python tools/nb.py run quickstart    # build, execute with papermill (default profile) and
                                          # keep the executed copy as the committed notebook
+    python tools/nb.py prose quickstart  # copy edited markdown cells into the executed notebook,
+                                         # refused if any code cell differs from the source
 
 Cell markers: `# %%` starts a code cell, `# %% [markdown]` a markdown cell (lines start with "# "),
 `# %% tags=["parameters"]` the papermill parameters cell."""
@@ -78,12 +80,30 @@ def run(name: str, *args: str) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def prose(name: str) -> None:
+    """Bring the markdown cells of the committed (executed) notebook up to date with the source,
+    keeping its outputs: prose can be corrected without re-running. Refused when any code cell
+    (or the cell layout) differs, since the outputs would then not be the source's."""
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    executed = nbformat.read(path, 4)
+    cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    built = parse((SRC / f"{name}.py").read_text())
+    layout = [(c.cell_type, c.source if c.cell_type == "code" else "") for c in cells]
+    if layout != [(c.cell_type, c.source if c.cell_type == "code" else "") for c in built]:
+        sys.exit(f"{name}: code cells differ from the source; re-run it (tools/nb.py run {name})")
+    for cell, new in zip(cells, built, strict=True):
+        cell.source = new.source
+    nbformat.write(executed, path)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("build", "run"):
+    if len(sys.argv) < 2 or sys.argv[1] not in ("build", "run", "prose"):
         sys.exit(__doc__)
     if sys.argv[1] == "build":
         names = sys.argv[2:] or sorted(p.stem for p in SRC.glob("*.py"))
         for n in names:
             print(build(n))
+    elif sys.argv[1] == "prose":
+        prose(sys.argv[2])
     else:
         run(sys.argv[2], *sys.argv[3:])
