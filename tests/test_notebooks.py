@@ -227,10 +227,11 @@ def test_prose_updates_markdown_and_keeps_outputs_but_refuses_code_changes(tmp_p
     executed = nbformat.read(path, 4)
     executed.cells[1].outputs = [nbformat.v4.new_output("stream", name="stdout", text="1\n")]
     nbformat.write(executed, path)
-    src.write_text("# %% [markdown]\n# New text\n\n# %%\nprint(1)\n")
+    src.write_text("# %% [markdown]\n# New text\n\n# %%\nprint(1)\n\n# %% [markdown]\n# Added\n")
     nbtool.prose("demo")
     cells = nbformat.read(path, 4).cells
-    assert cells[0].source == "New text" and cells[1].outputs[0]["text"] == "1\n"
+    assert [c.source for c in cells] == ["New text", "print(1)", "Added"]
+    assert cells[1].outputs[0]["text"] == "1\n"
     src.write_text("# %% [markdown]\n# New text\n\n# %%\nprint(2)\n")
     with pytest.raises(SystemExit, match="code cells differ"):
         nbtool.prose("demo")

@@ -82,17 +82,31 @@ def run(name: str, *args: str) -> None:
 
 def prose(name: str) -> None:
     """Bring the markdown cells of the committed (executed) notebook up to date with the source,
-    keeping its outputs: prose can be corrected without re-running. Refused when any code cell
-    (or the cell layout) differs, since the outputs would then not be the source's."""
+    keeping every code cell with its outputs: prose can be corrected, added or removed without
+    re-running. Refused when the code cells differ from the source's, since the outputs would
+    then not be the source's."""
     path = ROOT / "notebooks" / f"{name}.ipynb"
     executed = nbformat.read(path, 4)
-    cells = [c for c in executed.cells if "injected-parameters" not in c.metadata.get("tags", [])]
+    ran = [c for c in executed.cells if c.cell_type == "code"]  # with papermill's injected cell
+    ran_source = [c for c in ran if "injected-parameters" not in c.metadata.get("tags", [])]
     built = parse((SRC / f"{name}.py").read_text())
-    layout = [(c.cell_type, c.source if c.cell_type == "code" else "") for c in cells]
-    if layout != [(c.cell_type, c.source if c.cell_type == "code" else "") for c in built]:
+    if [c.source for c in ran_source] != [c.source for c in built if c.cell_type == "code"]:
         sys.exit(f"{name}: code cells differ from the source; re-run it (tools/nb.py run {name})")
-    for cell, new in zip(cells, built, strict=True):
-        cell.source = new.source
+    cells, ran = [], iter(ran)
+    for cell in built:
+        if cell.cell_type != "code":
+            cells.append(cell)
+            continue
+        cells.append(next(ran))
+        if "parameters" in cell.metadata.get("tags", []):  # papermill's cell follows it
+            injected = [
+                c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])
+            ]
+            cells += [next(ran) for _ in injected]
+    for i, cell in enumerate(cells):
+        if cell.cell_type == "markdown":
+            cell.id = f"{name[:20]}-md{i:02d}"
+    executed.cells = cells
     nbformat.write(executed, path)
 
 
