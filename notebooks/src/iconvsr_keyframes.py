@@ -24,10 +24,12 @@
 #    and REDSval4 30.17 / 30.38 / 30.45 dB (low); both are **secondary** sources.
 #
 # Our clips are synthetic (`srlab.data`; REDS with `data_root`) and our models tiny, so absolute
-# PSNRs are not comparable with REDS4: only differences are. An effect is **reproduced** when our
-# mean paired difference has the paper's sign and is larger than its spread over seeds,
-# **reversed** when it is larger than its spread with the other sign, and **not resolved**
-# otherwise (`srlab.evaluate.verdict`).
+# PSNRs are not comparable with REDS4: only differences are. An effect is **resolved** when the
+# 95% confidence interval (Student's t) of its paired differences over seeds excludes zero:
+# **reproduced** if it then has the paper's sign, **reversed** if the other, and **not resolved**
+# otherwise (`srlab.evaluate.effect`). The keyframe sweep is measured inside one trained network
+# (pairs exactly); the ablation rows compare separately trained networks, whose differences at
+# our scale mix the design with optimisation luck (see `basicvsr_ablation`).
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -50,7 +52,7 @@ test_frames: int | None = None  # frames kept per test clip (REDS has 100); None
 test_size: int | None = None  # crop test frames to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
-degradation: str = "BI"  # BI (bicubic) | BD (Gaussian blur + subsampling)
+degradation: str = ""  # BI | BD; empty: BD on synthetic clips (as basicvsr_ablation), BI on REDS
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -59,12 +61,12 @@ from srlab.notebook import resolve_parameters
 
 # What `None` above means, per profile. paper = BasicSR's train_IconVSR_REDS.yml: 64 channels, 30
 # blocks per branch, keyframe stride 5, a 5-frame refill window, 15-frame clips of 64x64, batch 32,
-# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick took 7.5 minutes on one CPU thread of
-# a 2-core machine (plus about 4.5 to pretrain SpyNet on a cold cache): the 64-channel HR convs of
-# the upsampler (fixed in BasicSR) and the EDVR extractor cost most of every step, so it takes
-# many small steps: one 5-frame clip of 16x16 per step. With 250 steps every model stayed about
-# 0.5 dB below bicubic and seeds disagreed by up to 1.7 dB; with 500, as here, they beat it by
-# about 1 dB and the spread halved.
+# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick took 10 minutes on one CPU thread of
+# a fast 2-core machine (BD; with BI an earlier session measured 7.5; plus pretraining SpyNet on a
+# cold cache): the 64-channel HR convs of the upsampler (BasicSR's) and the EDVR extractor cost
+# most of every step, so it takes many small steps: one 5-frame clip of 16x16 per step. With BI and
+# 250 steps every model stayed about 0.5 dB below bicubic and seeds disagreed by up to 1.7 dB;
+# with 500 they beat it by about 1 dB (BI) and 1.8 dB (BD, as here).
 PROFILES = {
     "smoke": dict(
         num_feat=8, num_block=1, temporal_padding=1, iters=2, batch_size=1, patch=8, num_frames=3,
@@ -85,7 +87,6 @@ PROFILES = {
 P = resolve_parameters(globals(), PROFILES)
 
 # %%
-import json
 import time
 from pathlib import Path
 
@@ -101,7 +102,7 @@ from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
 from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
-from srlab.evaluate import mean_std, paired_differences, verdict
+from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
 from srlab.notebook import Provenance, parse_seeds
@@ -129,7 +130,8 @@ cpu_start = time.process_time()  # CPU time, beside the wall time: the machine m
 seeds = parse_seeds(P.seeds)
 SCALE = 4  # IconVSR is a x4 model
 # REDS4's protocol (BasicSR's config): RGB, no border crop; SR frames rounded to 8 bits.
-PROTOCOL = dict(scale=SCALE, degradation=P.degradation, y_channel=False, crop_border=0)
+degradation = P.degradation or ("BI" if P.data_root else "BD")
+PROTOCOL = dict(scale=SCALE, degradation=degradation, y_channel=False, crop_border=0)
 window = 2 * P.temporal_padding + 1  # frames the refill extractor sees
 if P.num_frames < window:
     raise ValueError(
@@ -161,7 +163,7 @@ if 0 < P.test_size < 16:
     raise ValueError(f"test_size must be 0 (whole frames) or at least 16, got {P.test_size}")
 if P.data_root:
     side = P.test_size // 16 * 16 or None  # see below: HR sides multiples of 16 (REDS's are)
-    reds = reds_split(P.data_root, scale=SCALE, degradation=P.degradation,
+    reds = reds_split(P.data_root, scale=SCALE, degradation=degradation,
                       test_clips=P.test_clips, test_frames=P.test_frames,
                       test_size=side and (side, side))  # fmt: skip
     test_inputs = {name: {**x, "flow_forward": None, "flow_backward": None}
@@ -181,7 +183,7 @@ else:
         )  # fmt: skip
     # HR, LR and true LR flows of each clip, made once (evaluate_clips takes them as they are)
     test_inputs = {
-        name: clip_inputs(c, scale=SCALE, degradation=P.degradation)
+        name: clip_inputs(c, scale=SCALE, degradation=degradation)
         for name, c in test_synthetic.items()
     }
 # frames per test clip: one length for all (reds_split checks; the bundled clips have 30 each)
@@ -232,10 +234,10 @@ print(f"in training ({P.num_frames}-frame windows, stride {P.keyframe_stride}): 
 frozen = P.flow == "spynet" and not P.finetune_spynet
 flow_ms = dict.fromkeys(test_inputs, 0.0)  # test clip -> SpyNet's ms per frame, if run once
 if P.flow == "spynet":
-    spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=P.degradation)
+    spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=degradation)
     flow_report = None
     if test_synthetic:
-        flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=P.degradation)
+        flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=degradation)
         print(f"SpyNet end-point error on the test clips: {flow_report['epe']:.3f} LR px "
               f"(zero flow: {flow_report['epe_zero']:.3f})")  # fmt: skip
     else:
@@ -246,7 +248,7 @@ else:
 if frozen and not P.data_root:
     with torch.no_grad():
         train_clips = with_estimated_flows(train_clips, spynet, scale=SCALE,
-                                           degradation=P.degradation)  # fmt: skip
+                                           degradation=degradation)  # fmt: skip
 if frozen:
     for name, x in test_inputs.items():
         start = time.perf_counter()
@@ -262,7 +264,7 @@ if P.data_root:
                                    num_frames=P.num_frames)  # fmt: skip
 else:
     train_set = VideoPatches(train_clips, patch_size=P.patch, num_frames=P.num_frames,
-                             degradation=P.degradation, scale=SCALE)  # fmt: skip
+                             degradation=degradation, scale=SCALE)  # fmt: skip
 
 # %% [markdown]
 # ## Training the three rows, seed by seed
@@ -495,22 +497,21 @@ for before, after in STEPS:
         ds: round(paper[(ds, *VARIANTS[after])]["psnr"] - paper[(ds, *VARIANTS[before])]["psnr"], 4)
         for ds in datasets
     }
-    ablation.append(dict(step=f"{before} -> {after}", diffs=d, mean=mean_std(d)[0],
-                         std=mean_std(d)[1], paper_diff=paper_d,
-                         verdict=verdict(d, paper_d["REDS4"])))  # fmt: skip
+    ablation.append(dict(step=f"{before} -> {after}", paper_diff=paper_d,
+                         **effect(d, paper_d["REDS4"])))  # fmt: skip
 for a in ablation:
     paper_txt = ", ".join(f"{ds} {v:+.2f}" for ds, v in a["paper_diff"].items())
-    print(f"{a['step']:>32}: ours {a['mean']:+.3f} ± {a['std']:.3f} dB; paper {paper_txt} "
-          f"(secondary) -> {a['verdict']}")  # fmt: skip
+    print(f"{a['step']:>32}: ours {a['text']}; paper {paper_txt} (secondary)")
 
 # %%
 x = np.arange(len(STEPS))
 fig, ax = plt.subplots(figsize=(8, 4))
-ax.bar(x, [a["mean"] for a in ablation], width=0.5, color="C2",
-       yerr=[0 if np.isnan(a["std"]) else a["std"] for a in ablation], capsize=3,
-       label=f"ours, paired over {len(seeds)} seed(s)")  # fmt: skip
+ax.bar(x, [a["mean"] for a in ablation], width=0.5, color="C2", capsize=3,
+       yerr=np.nan_to_num([[a["mean"] - a["ci95"][0] for a in ablation],
+                           [a["ci95"][1] - a["mean"] for a in ablation]]),
+       label=f"ours, paired over {len(seeds)} seed(s), 95% CI")  # fmt: skip
 for j in range(len(seeds)):
-    ax.plot(x, [a["diffs"][j] for a in ablation], "k.", ms=4, label="one seed" if j == 0 else None)
+    ax.plot(x, [a["per_seed"][j] for a in ablation], "k.", ms=4, label="one seed" if j == 0 else None)
 for k, (ds, marker) in enumerate(zip(datasets, ("rs", "r^"), strict=False)):
     ax.plot(x + 0.3, [a["paper_diff"][ds] for a in ablation], marker, mfc="none" if k else "r",
             label=f"paper {ds} ({confidence[ds]}, secondary)")  # fmt: skip
@@ -538,9 +539,8 @@ orderings += [dict(claim=f"stride {b} -> stride {a} ({num_keys[b]} -> {num_keys[
               for b, a in zip(strides[1:], strides[2:], strict=False)
               if num_keys[a] > num_keys[b]]  # fmt: skip
 for o in orderings:
-    o |= dict(mean=mean_std(o["diffs"])[0], std=mean_std(o["diffs"])[1],
-              verdict=verdict(o["diffs"], +1.0))  # fmt: skip
-    print(f"{o['claim']:>44}: {o['mean']:+.3f} ± {o['std']:.3f} dB -> {o['verdict']}")
+    o |= effect(o["diffs"], +1.0)
+    print(f"{o['claim']:>44}: {o['text']}")
 coupled_vs_off = paired_differences(psnr[none], psnr["+coupled", 0])
 m, s = mean_std(coupled_vs_off)
 print(f"IconVSR with its refill switched off (stride 0) - the +coupled model trained without it: "
@@ -559,8 +559,8 @@ summary = (
     f"{runtime[-1] / runtime[0]:.2f}x the runtime; the best stride is {best} "
     f"({num_keys[best]} keyframes per {n} frames). Each keyframe adds about {ms_per_key:.1f} ms "
     f"on {torch.get_num_threads()} thread(s). Ablation: "
-    + "; ".join(f"{a['step']} {a['mean']:+.3f} ± {a['std']:.3f} dB (paper REDS4 "
-                f"{a['paper_diff']['REDS4']:+.2f}): {a['verdict']}" for a in ablation)
+    + "; ".join(f"{a['step']} {a['text']} (paper REDS4 {a['paper_diff']['REDS4']:+.2f})"
+                for a in ablation)
     + f". IconVSR vs bicubic: {iconvsr_mean - bicubic_mean:+.2f} dB"
     + ("." if iconvsr_mean > bicubic_mean else
        ": the models do not beat bicubic upsampling, so none of these comparisons means much.")
@@ -601,8 +601,6 @@ results = dict(
                 for s in seeds},
     summary=summary,
 )  # fmt: skip
-# JSON has no NaN: a single seed's std (undefined) is written as null.
-results = json.loads(json.dumps(results), parse_constant=lambda _: None)
 results_path = write_json(results_dir / f"iconvsr_keyframes_{P.profile}.json", results)
 print(f"wrote {results_path}; wall time {results['provenance']['wall_time_s']} s, CPU time "
       f"{results['provenance']['cpu_time_s']} s")
