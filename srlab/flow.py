@@ -243,7 +243,9 @@ def with_estimated_flows(
 
 def cache_path(cache_dir: str | Path | None = None, **settings) -> Path:
     """The cache file of a pretraining run: named by its main settings and a hash of all of them,
-    so different settings never share a file."""
+    so different settings never share a file. The real-valued settings are hashed as floats, so
+    max_speed=3 (papermill passes `-p max_speed 3` as an int) names the same run as 3.0."""
+    settings = {k: float(v) if k in ("lr", "max_speed") else v for k, v in settings.items()}
     key = json.dumps({"version": PRETRAIN_VERSION, **settings}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     name = (
@@ -272,8 +274,8 @@ def pretrained_spynet(
 ) -> SpyNet:
     """A SpyNet pretrained on synthetic LR clips (train_spynet), trained once and then read from a
     cache file (default: the checkout's .cache/, which git ignores), keyed by every setting.
-    srlab ships the runs its notebooks use (srlab/weights/, the same file names): those are read
-    from there, never retrained, unless force=True.
+    srlab ships the runs its notebooks use (srlab/weights/, the same file names): without a file
+    in the cache those are read from there, never retrained, unless force=True.
 
     force=True retrains and overwrites (in cache_dir; a shipped file is left alone). The file is an
     srlab checkpoint written atomically (so a crash never leaves half a file), with the settings
@@ -294,7 +296,7 @@ def pretrained_spynet(
     )  # every argument of train_spynet that changes the weights: the cache key
     path = cache_path(cache_dir, **settings)
     model = SpyNet()
-    for found in (SHIPPED_DIR / path.name, path):
+    for found in (path, SHIPPED_DIR / path.name):  # a run in cache_dir (e.g. retrained) first
         if found.exists() and not force:
             return checkpoints.load(model, found).eval()
     model, history = train_spynet(**settings, progress=progress)

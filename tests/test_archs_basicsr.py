@@ -13,19 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from test_archs_manifest import ARCH_OF_BASICSR_CLASS  # BasicSR class -> srlab arch
 
 from srlab.archs import ARCHS, build
 from srlab.checkpoints import load
 
 DATA = Path(__file__).parent / "data"
 REFERENCE = json.loads((DATA / "forward_basicsr.json").read_text())
-ARCH_OF_BASICSR_CLASS = {
-    "EDSR": "edsr",
-    "RCAN": "rcan",
-    "MSRResNet": "msrresnet",
-    "RRDBNet": "rrdbnet",
-    "VGGStyleDiscriminator": "vgg_discriminator",
-}
 VIDEO_AND_FLOW = {"spynet", "basicvsr", "iconvsr", "edvr"}  # pinned in test_video_archs.py
 # float32, the same convolutions summed in another order: measured at most 1.2e-7 on outputs of
 # magnitude up to 1.06 (MSRResNet); an error in the forward pass moves outputs by far more.

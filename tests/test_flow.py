@@ -121,6 +121,14 @@ def test_a_shipped_run_is_read_before_the_cache_and_never_retrained(tmp_path, mo
     monkeypatch.setattr(flow, "train_spynet", lambda **kw: pytest.fail("must not retrain"))
     loaded = flow.pretrained_spynet(cache_dir=cache, **settings)
     assert not cache.exists() or not any(cache.iterdir())
+    monkeypatch.undo()  # a run retrained into cache_dir is read before the shipped one
+    monkeypatch.setattr(flow, "SHIPPED_DIR", shipped)
+    retrained = flow.pretrained_spynet(cache_dir=cache, **{**settings, "lr": 2e-3}, force=True)
+    (new,) = cache.glob("*.pth")
+    new.rename(cache / next(shipped.glob("*.pth")).name)  # as if retrained with the same settings
+    again = flow.pretrained_spynet(cache_dir=cache, **settings).state_dict().values()
+    wanted = retrained.state_dict().values()
+    assert all(torch.equal(a, b) for a, b in zip(again, wanted, strict=True))
     (file,) = shipped.glob("*.pth")
     reference = SpyNet()
     checkpoints.load(reference, file)

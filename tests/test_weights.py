@@ -19,6 +19,18 @@ ROWS = {  # file -> (epe, epe_zero), from the card's tables
 }  # fmt: skip
 
 
+def test_the_notebooks_spynet_is_shipped_and_never_retrained(tmp_path, monkeypatch):
+    """What basicvsr_ablation and iconvsr_keyframes call at their quick profile, with papermill's
+    int for max_speed, finds the shipped file: a fresh clone does not pretrain."""
+    monkeypatch.setattr(flow, "train_spynet", lambda **kw: pytest.fail("must not retrain"))
+    for max_speed in (3.0, 3):
+        net = flow.pretrained_spynet(iters=3000, seed=0, degradation="BD", max_speed=max_speed,
+                                     cache_dir=tmp_path, progress=False)  # fmt: skip
+        shipped = checkpoints.load(SpyNet(), WEIGHTS / next(iter(ROWS)))
+        for a, b in zip(net.state_dict().values(), shipped.state_dict().values(), strict=True):
+            assert torch.equal(a, b)
+
+
 def test_every_shipped_file_has_a_card_row_and_back():
     assert ROWS, "the card lists no file"
     assert set(ROWS) == {p.name for p in WEIGHTS.glob("*.pth")}

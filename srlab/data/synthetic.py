@@ -418,4 +418,5 @@ def bundled_videos(split: str, **render) -> dict[str, SyntheticClip]:
         raise ValueError(f"bundled clips fix {sorted(fixed)}; use synthetic_video for other ones")
     if "size" in render:
         render["size"] = tuple(render["size"])  # hashable, for the cache
+    render = dict(sorted(render.items()))  # one cache entry per setting, whatever the order
     return {name: clip.clone() for name, clip in _bundled_videos(split, **render).items()}

@@ -15,7 +15,6 @@ fixed generator, to the test clips' LR frames."""
 from __future__ import annotations
 
 import argparse
-import json
 import time
 
 import torch
@@ -23,6 +22,7 @@ import torch
 from srlab.archs import build
 from srlab.data import VideoPatches, bundled_videos
 from srlab.evaluate import effect, paired_differences
+from srlab.io import write_json
 from srlab.train import TrainConfig, train
 from srlab.video import clip_inputs, evaluate_clips, frame_mean
 
@@ -122,9 +122,8 @@ def main() -> None:
               + " ".join(f"{d:+.3f}" for d in diffs))  # fmt: skip
     print(f"wall time {time.perf_counter() - start:.0f} s")
     if a.out:
-        with open(a.out, "w") as f:
-            flat = {"|".join(map(str, k)): v for k, v in scores.items()}
-            json.dump({"args": vars(a), "bicubic": bicubic, "report": report, "scores": flat}, f)
+        flat = {"|".join(map(str, k)): v for k, v in scores.items()}
+        write_json(a.out, {"args": vars(a), "bicubic": bicubic, "report": report, "scores": flat})
 
 
 if __name__ == "__main__":
