@@ -66,7 +66,7 @@ from srlab.notebook import resolve_parameters
 # cold cache): the 64-channel HR convs of the upsampler (BasicSR's) and the EDVR extractor cost
 # most of every step, so it takes many small steps: one 5-frame clip of 16x16 per step. With BI and
 # 250 steps every model stayed about 0.5 dB below bicubic and seeds disagreed by up to 1.7 dB;
-# with 500 they beat it by about 1 dB (BI) and 1.8 dB (BD, as here).
+# with 500 they beat it by about 1 dB (BI) and by 1.0 to 1.9 dB (BD, as here).
 PROFILES = {
     "smoke": dict(
         num_feat=8, num_block=1, temporal_padding=1, iters=2, batch_size=1, patch=8, num_frames=3,
@@ -511,7 +511,8 @@ ax.bar(x, [a["mean"] for a in ablation], width=0.5, color="C2", capsize=3,
                            [a["ci95"][1] - a["mean"] for a in ablation]]),
        label=f"ours, paired over {len(seeds)} seed(s), 95% CI")  # fmt: skip
 for j in range(len(seeds)):
-    ax.plot(x, [a["per_seed"][j] for a in ablation], "k.", ms=4, label="one seed" if j == 0 else None)
+    ax.plot(x, [a["per_seed"][j] for a in ablation], "k.", ms=4,
+            label="one seed" if j == 0 else None)  # fmt: skip
 for k, (ds, marker) in enumerate(zip(datasets, ("rs", "r^"), strict=False)):
     ax.plot(x + 0.3, [a["paper_diff"][ds] for a in ablation], marker, mfc="none" if k else "r",
             label=f"paper {ds} ({confidence[ds]}, secondary)")  # fmt: skip

@@ -382,7 +382,8 @@ results = dict(
     summary=summary,
 )
 write_json(results_dir / "rcan_ablation.json", results)
-print(f"wrote {results_dir / 'rcan_ablation.json'}; wall time {results['provenance']['wall_time_s']} s, "
+print(f"wrote {results_dir / 'rcan_ablation.json'}; "
+      f"wall time {results['provenance']['wall_time_s']} s, "
       f"CPU time {results['provenance']['cpu_time_s']} s")
 
 # %% [markdown]

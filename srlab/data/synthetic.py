@@ -77,6 +77,11 @@ class SyntheticClip:
     def clone(self) -> SyntheticClip:
         return SyntheticClip(*(t.clone() for t in dataclasses.astuple(self)))
 
+    def mean_motion(self) -> float:
+        """How far the scene moves: the mean length of the forward flow over all pixels and
+        frames, in HR pixels per frame (divide by the SR scale for LR pixels)."""
+        return self.flow_forward.norm(dim=1).mean().item()
+
 
 @dataclass
 class _Layer:

@@ -158,3 +158,12 @@ def test_bundled_videos_take_other_render_settings():
         assert torch.equal(slow[name].frames, expected.frames)
     with pytest.raises(ValueError, match="seed"):
         bundled_videos("train", seed=3)
+
+
+def test_mean_motion_is_the_mean_flow_length_and_grows_with_speed():
+    clip = synthetic_video(0, num_frames=4, size=(32, 48), max_speed=2.0)
+    lengths = clip.flow_forward.square().sum(1).sqrt()  # (t-1, h, w)
+    assert clip.mean_motion() == pytest.approx(lengths.mean().item())
+    assert synthetic_video(0, num_frames=4, size=(32, 48), max_speed=0.0).mean_motion() < 0.5 * (
+        clip.mean_motion()
+    )
