@@ -78,6 +78,7 @@ from tqdm.auto import tqdm
 
 from srlab import papers
 from srlab.archs import build
+from srlab.archs.basicvsr import cut_links
 from srlab.archs.spynet import SpyNet
 from srlab.complexity import count_params
 from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
@@ -86,7 +87,7 @@ from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
 from srlab.notebook import Provenance, parse_seeds, resolve_parameters
 from srlab.train import TrainConfig, train
-from srlab.video import evaluate_clips
+from srlab.video import evaluate_clips, frame_mean
 
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, batch_size=2, patch=16,
@@ -158,8 +159,9 @@ if p.data_root:
     train_clips = reds.train_names
     test_sets[p.max_speed] = reds.test  # test clips of one length (checked)
     # Windows without flow: BasicVSR's own SpyNet estimates it.
-    train_sets[p.max_speed] = VideoFolderPatches(reds.folder, names=train_clips,
-                                                 patch_size=p.patch, num_frames=p.num_frames)  # fmt: skip
+    train_sets[p.max_speed] = VideoFolderPatches(
+        reds.folder, names=train_clips, patch_size=p.patch, num_frames=p.num_frames
+    )
 else:
     h, w = DATA["test_size"] or (144, 192)  # the bundled clips are 144 x 192
     n = DATA["test_frames"]
@@ -171,13 +173,14 @@ else:
         train_sets[speed] = VideoPatches(train_clips, **windows)  # windows carry the true LR flow
     train_clips = bundled_videos("train", num_frames=DATA["train_frames"], max_speed=p.max_speed)
 test_clips = test_sets[p.max_speed]
-print(f"training windows: {p.num_frames} frames of {p.patch}x{p.patch} LR, {len(train_clips)} clips")
+print(f"training windows: {p.num_frames} frames of {p.patch}x{p.patch} LR, "
+      f"{len(train_clips)} clips")  # fmt: skip
 for name, clip in test_clips.items():
     hr = clip["gt"] if p.data_root else clip.frames  # (t, 3, H, W)
     print(f"test clip {name}: {tuple(hr.shape)} HR")
 if not p.data_root:
     for speed, clips in test_sets.items():
-        motion = np.mean([c.flow_forward.norm(dim=1).mean().item() / SCALE for c in clips.values()])
+        motion = np.mean([c.mean_motion() for c in clips.values()]) / SCALE
         print(f"max_speed {speed}: mean motion {motion:.2f} LR px per frame on the test clips")
 
 # %% [markdown]
@@ -245,7 +248,7 @@ if p.data_root:  # real clips have no true flow
 label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" + ("" if v[3] == p.max_speed else f"@{v[3]:g}")
          for v in VARIANTS}  # fmt: skip
 freeze_iters = min(5000, p.iters // 10)
-flows_from_batch = lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))  # noqa: E731
+flows_from_batch = lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))  # noqa
 scores, models, params = {}, {}, {}
 for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="models"):
     prop, align, flow_kind, speed = variant
@@ -285,7 +288,7 @@ print(f"trained and scored {len(scores)} models in {time.perf_counter() - start:
 # %%
 frames_of = {key: np.stack(list(s["psnr"].values())) for key, s in scores.items()}  # (clips, t)
 per_seed = {v: [float(frames_of[v, s].mean()) for s in seed_list] for v in VARIANTS}
-bicubic = float(np.stack(list(scores[reference, seed_list[0]]["bicubic_psnr"].values())).mean())
+bicubic = frame_mean(scores[reference, seed_list[0]], "bicubic_psnr")
 ref_mean, ref_std = mean_std(per_seed[reference])
 gain = effect(paired_differences(per_seed[reference], [bicubic] * len(seed_list)), 1.0)
 print(f"bicubic {bicubic:.2f} dB; reference {label[reference]} {ref_mean:.2f} ± {ref_std:.2f} dB")
@@ -344,10 +347,9 @@ print(f"mean drop grows with K, as in the paper: {'yes' if grows else 'no'}")
 
 # %%
 k_cut = p.segments if p.segments in ks[1:-1] else ks[1]
-sizes = [t_test // k_cut + (i < t_test % k_cut) for i in range(k_cut)]
-cuts = np.cumsum(sizes)[:-1]
+links = sorted(cut_links(t_test, k_cut)[0])  # link l joins frames l and l + 1
 at_cut = np.zeros(t_test, bool)
-at_cut[cuts] = at_cut[cuts - 1] = True  # the two frames on either side of every cut
+at_cut[links] = at_cut[[link + 1 for link in links]] = True  # both frames of every cut link
 cut_drop = [float(d[:, at_cut].mean()) for d in seg_delta[k_cut]]
 inner_drop = [float(d[:, ~at_cut].mean()) for d in seg_delta[k_cut]]
 cut_vs_inner = effect(paired_differences(cut_drop, inner_drop), -1.0)
@@ -368,7 +370,7 @@ print(f"cut - other: {cut_vs_inner['text']} (paper: cuts lose more)")
 # %%
 bi_v = reference if reference[0] == "bidirectional" else (other_direction, *reference[1:])
 uni_v = (other_direction, *reference[1:]) if bi_v == reference else reference
-gap = np.stack([(frames_of[uni_v, s] - frames_of[bi_v, s]).mean(0) for s in seed_list])  # (seeds, t)
+gap = np.stack([(frames_of[uni_v, s] - frames_of[bi_v, s]).mean(0) for s in seed_list])  # (n, t)
 ahead = np.stack([
     np.stack(list(evaluate_clips(models[bi_v, s], test_clips, **PROTOCOL, flow=ref_source,
                                  interval=1)["psnr"].values())).mean(0) - frames_of[bi_v, s].mean(0)
@@ -376,7 +378,7 @@ ahead = np.stack([
 ])  # fmt: skip  (seeds, t): no look-ahead - bidirectional, same network
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
 for ax, d, title in ((axes[0], gap, "trained unidirectional - bidirectional"),
-                     (axes[1], ahead, "same network, backward branch cut (interval=1)")):  # fmt: skip
+                     (axes[1], ahead, "same network, no look-ahead (interval=1)")):  # fmt: skip
     spread = d.std(0, ddof=1) if len(seed_list) > 1 else None
     ax.errorbar(range(t_test), d.mean(0), yerr=spread, marker="o", capsize=2)
     ax.axhline(0, color="k", lw=0.5)
@@ -391,11 +393,11 @@ uni_early_late = effect(paired_differences(gap[:, :third].mean(1).tolist(),
                                             gap[:, -third:].mean(1).tolist()), -1.0)  # fmt: skip
 ahead_effect = effect(ahead.mean(1).tolist(), -0.5)
 ahead_early_late = effect(paired_differences(ahead[:, :third].mean(1).tolist(),
-                                              ahead[:, -third:].mean(1).tolist()), -1.0)  # fmt: skip
+                                              ahead[:, -third:].mean(1).tolist()), -1.0)
 print(f"trained uni - bi, all frames: {uni_effect['text']} (paper -0.5)")
 print(f"   first {third} - last {third} frames: {uni_early_late['text']} (paper: early lose more)")
 print(f"no look-ahead - bi, all frames: {ahead_effect['text']}")
-print(f"   first {third} - last {third} frames: {ahead_early_late['text']} (paper: early lose more)")
+print(f"   first {third} - last {third} frames: {ahead_early_late['text']} (early lose more?)")
 
 # %% [markdown]
 # ## 3. Alignment: none, image, feature; learned vs true flow
@@ -437,12 +439,11 @@ print("paper values: secondary sources (papers/basicvsr.json), medium-low confid
 flow_effect = None
 if not p.data_root and reference[2] == "spynet":
     oracle_at_test = [
-        float(np.stack(list(evaluate_clips(models[reference, s], test_clips, **PROTOCOL,
-                                           flow="oracle")["psnr"].values())).mean())
+        frame_mean(evaluate_clips(models[reference, s], test_clips, **PROTOCOL, flow="oracle"))
         for s in seed_list
     ]  # fmt: skip
     flow_effect = effect(paired_differences(per_seed[reference], oracle_at_test), -1.0)
-    print(f"\nreference with SpyNet's flow - with the true flow, same network: {flow_effect['text']}")
+    print(f"\nreference, SpyNet's flow - the true flow, same network: {flow_effect['text']}")
 others = [r for r in rows if r["variant"] != label[reference]]
 fig, ax = plt.subplots(figsize=(7, 3.5))
 means = [r["delta"]["mean"] for r in others]
@@ -466,41 +467,40 @@ plt.show()
 #
 # The synthetic clips let us turn one thing: how fast the camera and the objects move
 # (`speeds`; the same paths, photographs and seeds). For each speed, bidirectional models with
-# feature alignment on the *true* flow are trained (3 seeds) and measured inside each network:
-# what switching propagation off costs (K = every frame), what K = 4 segments cost, and what
+# feature alignment on the *true* flow are trained (every seed) and measured inside each network:
+# what switching propagation off costs (K = every frame), what K = `segments` cost, and what
 # cutting the backward branch costs (no look-ahead). Without motion, neighbouring frames hold
 # the same samples of the scene and carry no new information; with motion, each frame samples
 # the scene at other sub-pixel positions, which is what a multi-frame model can combine, until
 # the motion becomes hard to follow.
 
 # %%
+K_NAME = f"K = {min(p.segments, t_test)}"
 motion = {}
 for speed in sorted({v[3] for v in VARIANTS if v[:3] == ORACLE}):
     clips = test_sets[speed]
-    row = {"speed": speed, "mean_motion_lr_px": float(np.mean(
-        [c.flow_forward.norm(dim=1).mean().item() / SCALE for c in clips.values()]))}  # fmt: skip
+    row = {"speed": speed, "mean_motion_lr_px": np.mean([c.mean_motion() for c in clips.values()])
+           / SCALE}  # fmt: skip
     base = [frames_of[(*ORACLE, speed), s].mean() for s in seed_list]
-    for name, kwargs in (("no propagation", dict(segments=t_test)), ("K = 4", dict(segments=4)),
+    for name, kwargs in (("no propagation", dict(segments=t_test)),
+                         (K_NAME, dict(segments=min(p.segments, t_test))),
                          ("no look-ahead", dict(interval=1))):  # fmt: skip
-        if kwargs.get("segments", 1) > t_test:
-            continue
-        switched = [float(np.stack(list(evaluate_clips(models[(*ORACLE, speed), s], clips,
-                                                       **PROTOCOL, flow="oracle",
-                                                       **kwargs)["psnr"].values())).mean())
+        switched = [frame_mean(evaluate_clips(models[(*ORACLE, speed), s], clips, **PROTOCOL,
+                                              flow="oracle", **kwargs))
                     for s in seed_list]  # fmt: skip
         row[name] = effect(paired_differences(switched, base), -1.0)
-    row["psnr_minus_bicubic"] = float(np.mean(base)) - float(
-        np.concatenate(list(scores[(*ORACLE, speed), seed_list[0]]["bicubic_psnr"].values())).mean())
+    bicubic_here = frame_mean(scores[(*ORACLE, speed), seed_list[0]], "bicubic_psnr")
+    row["psnr_minus_bicubic"] = float(np.mean(base)) - bicubic_here
     motion[speed] = row
     print(f"max_speed {speed:g} (mean motion {row['mean_motion_lr_px']:.2f} LR px/frame), "
           f"model - bicubic {row['psnr_minus_bicubic']:+.2f} dB")  # fmt: skip
-    for name in ("no propagation", "K = 4", "no look-ahead"):
+    for name in ("no propagation", K_NAME, "no look-ahead"):
         if name in row:
             print(f"   {name:15s} {row[name]['text']}")
 if motion:
     fig, ax = plt.subplots(figsize=(7, 3.5))
     xs = [motion[s]["mean_motion_lr_px"] for s in motion]
-    for name in ("no propagation", "K = 4", "no look-ahead"):
+    for name in ("no propagation", K_NAME, "no look-ahead"):
         es = [motion[s].get(name) for s in motion]
         if None in es:
             continue
@@ -527,9 +527,10 @@ if motion:
 summary = [(f"trained {label[uni_v]} vs {label[bi_v]}", uni_effect, "-0.50 (secondary)"),
            ("  first third - last third of frames", uni_early_late, "early lose more"),
            ("no look-ahead (interval=1) vs bi, same net", ahead_effect, "a drop"),
-           ("  first third - last third of frames", ahead_early_late, "early lose more")]  # fmt: skip
+           ("  first third - last third of frames", ahead_early_late, "early lose more")]
 summary += [(f"trained {r['variant']}", r["delta"], f"{r['paper_delta_db']:+.2f} (secondary)")
-            for r in rows if r["paper_delta_db"] is not None and r["variant"] != label[uni_v]]  # fmt: skip
+            for r in rows
+            if r["paper_delta_db"] is not None and r["variant"] != label[uni_v]]  # fmt: skip
 summary += [(f"K = {k} segments" + (" (no propagation)" if k == t_test else ""), seg_effect[k],
              "a drop") for k in ks[1:]]  # fmt: skip
 summary += [(f"K = {k_cut}: cut - other frames", cut_vs_inner, "cuts lose more")]
@@ -545,7 +546,7 @@ results = {
     "protocol": {**PROTOCOL, "channel": "RGB", "outputs_rounded_to_8_bits": True,
                  "data": p.data_root or "synthetic", "max_speed": p.max_speed,
                  "test_clips": list(test_clips), "frames_per_clip": t_test},
-    "spynet": {"source": p.spynet_path or f"pretrained on synthetic LR flow, {p.spynet_iters} steps",
+    "spynet": {"source": p.spynet_path or f"pretrained on synthetic flow, {p.spynet_iters} steps",
                "finetuned": bool(p.finetune_spynet), **flow_report},
     "reference": label[reference],
     "bicubic_psnr": bicubic,
@@ -557,13 +558,15 @@ results = {
                  for k in ks[1:]},
     "segments_cut_minus_other": {"k": k_cut, **cut_vs_inner},
     "unidirectional_gap_per_frame": {"per_seed": gap.tolist(), "early_minus_late": uni_early_late},
-    "no_lookahead_gap_per_frame": {"per_seed": ahead.tolist(), "early_minus_late": ahead_early_late},
+    "no_lookahead_gap_per_frame": {"per_seed": ahead.tolist(),
+                                   "early_minus_late": ahead_early_late},
     "spynet_minus_true_flow_same_network": flow_effect,
     "motion_study": list(motion.values()),
     "summary": [dict(effect=name, paper=paper_txt, **e) for name, e, paper_txt in summary],
 }  # fmt: skip
 write_json(results_dir / f"basicvsr_ablation_{p.profile}.json", results)
-print(f"wall time {time.perf_counter() - start:.0f} s, CPU time {time.process_time() - cpu_start:.0f} s")
+print(f"wall time {time.perf_counter() - start:.0f} s, "
+      f"CPU time {time.process_time() - cpu_start:.0f} s")  # fmt: skip
 
 # %% [markdown]
 # ## What this does and does not show
