@@ -20,7 +20,7 @@ from torch import Tensor, nn
 from srlab.checks import check_scale, check_video
 from srlab.complexity import peak_memory
 from srlab.data import SyntheticClip, downscale_flow
-from srlab.degradations import degrade, imresize
+from srlab.degradations import add_gaussian_noise, degrade, imresize
 from srlab.io import quantize
 from srlab.metrics import psnr, ssim
 
@@ -94,7 +94,12 @@ def run_clip(
 
 
 def clip_inputs(
-    clip: SyntheticClip | Mapping[str, Tensor], *, scale: int, degradation: str
+    clip: SyntheticClip | Mapping[str, Tensor],
+    *,
+    scale: int,
+    degradation: str,
+    noise: float = 0.0,
+    noise_seed: int = 0,
 ) -> dict[str, Tensor | None]:
     """The HR frames, LR frames and (if known) LR oracle flows of a test clip.
 
@@ -102,11 +107,21 @@ def clip_inputs(
     `degradation`, and its flows brought to the LR grid), or a mapping {"gt": (t, 3, H, W),
     optional "lq": (t, 3, H/scale, W/scale) (else made with `degradation`), optional
     "flow_forward", "flow_backward": (t-1, 2, h, w) LR flows}.
+    noise: sigma of Gaussian noise added to LR frames made here (in [0, 1] units), drawn from a
+    generator seeded with noise_seed, so every model sees the same noisy test clip. Given "lq"
+    frames are used as they are.
     Returns {"gt", "lq", "flow_forward", "flow_backward"} (flows None when unknown)."""
+
+    def lr_frames(hr: Tensor) -> Tensor:
+        lq = degrade(hr, scale, degradation)  # (t, 3, h, w)
+        if not noise:
+            return lq
+        return add_gaussian_noise(lq, noise, generator=torch.Generator().manual_seed(noise_seed))
+
     if isinstance(clip, SyntheticClip):
         return {
             "gt": clip.frames,
-            "lq": degrade(clip.frames, scale, degradation),
+            "lq": lr_frames(clip.frames),
             "flow_forward": downscale_flow(clip.flow_forward, scale),
             "flow_backward": downscale_flow(clip.flow_backward, scale),
         }
@@ -118,7 +133,7 @@ def clip_inputs(
     lq = clip.get("lq")
     return {
         "gt": clip["gt"],
-        "lq": degrade(clip["gt"], scale, degradation) if lq is None else lq,
+        "lq": lr_frames(clip["gt"]) if lq is None else lq,
         "flow_forward": clip.get("flow_forward"),
         "flow_backward": clip.get("flow_backward"),
     }
@@ -136,6 +151,7 @@ def evaluate_clips(
     segments: int = 1,
     interval: int | None = None,
     dtype: torch.dtype | None = None,
+    noise: float = 0.0,
     **forward_kwargs,
 ) -> dict:
     """Per-frame PSNR and SSIM of a video model on whole test clips, next to bicubic upsampling.
@@ -146,6 +162,8 @@ def evaluate_clips(
     flow: "spynet": the model estimates flow itself; "oracle": the clip's true LR flow is passed
         in (needs a SyntheticClip or a mapping with flows).
     segments, interval, dtype, forward_kwargs: as run_clip.
+    noise: Gaussian noise on the LR frames made here (see clip_inputs): the i-th clip's noise is
+        drawn with seed i, the same for every model and call.
 
     Returns {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim": {name: np.ndarray (t,) float64},
     "latency_s_per_frame": {name: float}, "peak_mb": {name: float},
@@ -156,8 +174,8 @@ def evaluate_clips(
         raise ValueError(f"flow must be one of {FLOW_SOURCES}, got {flow!r}")
     keys = ("psnr", "ssim", "bicubic_psnr", "bicubic_ssim", "latency_s_per_frame", "peak_mb")
     out: dict = {k: {} for k in keys}
-    for name, clip in clips.items():
-        x = clip_inputs(clip, scale=scale, degradation=degradation)
+    for i, (name, clip) in enumerate(clips.items()):
+        x = clip_inputs(clip, scale=scale, degradation=degradation, noise=noise, noise_seed=i)
         flows = None
         if flow == "oracle":
             if x["flow_forward"] is None or x["flow_backward"] is None:
@@ -179,7 +197,7 @@ def evaluate_clips(
     out["protocol"] = dict(
         scale=scale, degradation=degradation, channel="Y" if y_channel else "RGB",
         crop_border=crop_border, flow=flow, segments=segments, interval=interval,
-        dtype=str(dtype or torch.float32).removeprefix("torch."),
+        dtype=str(dtype or torch.float32).removeprefix("torch."), noise=noise,
     )  # fmt: skip
     return out
 

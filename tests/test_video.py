@@ -144,3 +144,28 @@ def test_evaluate_clips_rejects_oracle_without_flow():
     with pytest.raises(ValueError, match="flow"):
         evaluate_clips(Bicubic(), clips, scale=4, degradation="BI", y_channel=False,
                        crop_border=0, flow="farneback")  # fmt: skip
+
+
+def test_evaluate_clips_noise_is_the_same_for_every_call_and_scored_against_clean_frames():
+    clips = {"a": synthetic_video(0, num_frames=3, size=(32, 32))}
+    kwargs = dict(scale=4, degradation="BD", y_channel=False, crop_border=0)
+    clean = evaluate_clips(Bicubic(), clips, **kwargs)
+    noisy = evaluate_clips(Bicubic(), clips, **kwargs, noise=0.05)
+    again = evaluate_clips(Bicubic(), clips, **kwargs, noise=0.05)
+    np.testing.assert_array_equal(noisy["psnr"]["a"], again["psnr"]["a"])
+    # the noise is on the input only: the ground truth stays clean, so bicubic scores lower
+    assert (noisy["bicubic_psnr"]["a"] < clean["bicubic_psnr"]["a"] - 1).all()
+    assert noisy["protocol"]["noise"] == 0.05 and clean["protocol"]["noise"] == 0.0
+
+
+def test_clip_inputs_noise_draws_from_its_seed_and_leaves_given_lr_alone():
+    from srlab.video import clip_inputs
+
+    clip = synthetic_video(2, num_frames=2, size=(32, 32))
+    clean = clip_inputs(clip, scale=4, degradation="BI")["lq"]
+    a = clip_inputs(clip, scale=4, degradation="BI", noise=0.1, noise_seed=3)["lq"]
+    b = clip_inputs(clip, scale=4, degradation="BI", noise=0.1, noise_seed=4)["lq"]
+    assert not torch.equal(a, b) and 0.05 < (a - clean).std() < 0.15
+    assert a.min() >= 0 and a.max() <= 1
+    given = {"gt": clip.frames, "lq": clean}
+    assert torch.equal(clip_inputs(given, scale=4, degradation="BI", noise=0.1)["lq"], clean)

@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from srlab.checks import check_scale
 from srlab.data.folders import VideoFolder, _size
 from srlab.data.synthetic import SyntheticClip, _bundled_videos, downscale_flow
-from srlab.degradations import check_degradation
+from srlab.degradations import add_gaussian_noise, check_degradation
 from srlab.io import mod_crop, to_tensor
 
 
@@ -189,7 +189,9 @@ class VideoPatches(Dataset):
     clips: name -> SyntheticClip, by default bundled_videos("train"). Each clip's LR frames are
     made once, from the whole frames, with `degradation` ("BI" or "BD"). Item i is a window of clip
     i % (number of clips) (len = clips * repeat): n consecutive frames from a random start, a
-    random crop, and, if augment, a random flip/transpose applied to frames and flows alike. See
+    random crop, and, if augment, a random flip/transpose applied to frames and flows alike.
+    noise: sigma of Gaussian noise added to every LR window, fresh for each (in [0, 1] units; the
+    frames are then clamped to [0, 1]): sensor noise, which neighbouring frames average out. See
     the module docstring for how randomness is seeded."""
 
     def __init__(
@@ -203,10 +205,14 @@ class VideoPatches(Dataset):
         augment: bool = True,
         repeat: int = 1,
         generator: torch.Generator | None = None,
+        noise: float = 0.0,
     ):
         self.scale, degradation = _check_sampler_args(
             scale, patch_size, degradation, repeat, num_frames
         )
+        if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not 0 <= noise <= 1:
+            raise ValueError(f"noise must be a sigma in [0, 1] (not 0-255 units), got {noise!r}")
+        self.noise = float(noise)
         # The bundled clips are shared with every other user in the process: only ever read here.
         self.clips = list((_bundled_videos("train") if clips is None else clips).values())
         if not self.clips:
@@ -249,6 +255,8 @@ class VideoPatches(Dataset):
         flows = [_crop(lr[key][pairs], top, left, p) for key in ("flow_forward", "flow_backward")]
         if self.augment:
             lq, gt, *flows = _random_augment(lq, gt, flows=flows, generator=self.generator)
+        if self.noise:  # a new tensor, drawn after the crop and flips from the same RNG
+            lq = add_gaussian_noise(lq, self.noise, generator=self.generator)
         return {  # clones: never views of the cached clips
             "lq": lq.clone(),
             "gt": gt.clone(),

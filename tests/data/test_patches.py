@@ -196,6 +196,22 @@ def test_video_patches_without_augmentation_are_crops_of_the_clip():
         VideoPatches({"c": clip}, scale=4, patch_size=9, num_frames=4)
 
 
+def test_video_patches_noise_is_fresh_per_window_and_only_on_the_lr_frames():
+    clip = synthetic_video(0, num_frames=4, size=(32, 32))
+    clean = VideoPatches({"c": clip}, scale=4, patch_size=8, num_frames=4, augment=False)[0]
+    noisy = VideoPatches({"c": clip}, scale=4, patch_size=8, num_frames=4, augment=False,
+                         noise=0.1, generator=torch.Generator().manual_seed(0))  # fmt: skip
+    a, b = noisy[0], noisy[0]
+    assert torch.equal(a["gt"], clean["gt"])
+    assert torch.equal(a["flow_forward"], clean["flow_forward"])
+    assert not torch.equal(a["lq"], b["lq"])  # a new draw for every window
+    assert 0.05 < (a["lq"] - clean["lq"]).std() < 0.15
+    assert 0 <= a["lq"].min() <= a["lq"].max() <= 1
+    for bad in (-0.1, 2.0, True, "0.1"):
+        with pytest.raises(ValueError, match="noise must be a sigma in"):
+            VideoPatches({"c": clip}, scale=4, patch_size=8, num_frames=4, noise=bad)
+
+
 @pytest.mark.parametrize("sampler", ["image", "video"])
 @pytest.mark.parametrize(
     "bad, match",
