@@ -52,6 +52,11 @@ class NoisyWindows(VideoPatches):
         return batch
 
 
+def per_frame(result: dict):
+    """PSNR per frame position, averaged over the test clips: (t,) numpy."""
+    return sum(result["psnr"].values()) / len(result["psnr"])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--deg", default="BI", help="BI | BD")
@@ -90,7 +95,7 @@ def main() -> None:
                            degradation=a.deg, scale=4, noise=a.noise)  # fmt: skip
     protocol = dict(scale=4, degradation=a.deg, y_channel=False, crop_border=0, flow="oracle")
     ks = (2, 4, a.test_frames)
-    scores, start = {}, time.perf_counter()
+    scores, profiles, start = {}, {}, time.perf_counter()
     for variant in variants:
         for seed in seeds:
             torch.manual_seed(seed)
@@ -104,10 +109,15 @@ def main() -> None:
             train(model, windows, cfg, forward=with_true_flow)
             result = evaluate_clips(model, test_clips, **protocol)
             scores[variant, seed, 1] = frame_mean(result)
+            profiles[variant, seed] = per_frame(result)
             bicubic = frame_mean(result, "bicubic_psnr")
             for k in ks if variant == "bi" else ():
                 scores[variant, seed, k] = frame_mean(evaluate_clips(model, test_clips, **protocol,
                                                                      segments=k))  # fmt: skip
+            if variant == "bi":
+                ahead = evaluate_clips(model, test_clips, **protocol, interval=1)
+                scores[variant, seed, "interval=1"] = frame_mean(ahead)
+                profiles[variant, seed, "interval=1"] = per_frame(ahead)
     print(f"# {vars(a)}")
     report = {"bi - bicubic": [scores["bi", s, 1] - bicubic for s in seeds]}
     report |= {f"K = {k} - K = 1": paired_differences([scores["bi", s, k] for s in seeds],
@@ -116,9 +126,17 @@ def main() -> None:
     report |= {f"{v} - bi": paired_differences([scores[v, s, 1] for s in seeds],
                                                [scores["bi", s, 1] for s in seeds])
                for v in variants[1:]}  # fmt: skip
+    early, late = slice(0, a.test_frames // 4), slice(-(a.test_frames // 4), None)
+    lookahead = [profiles["bi", s, "interval=1"] - profiles["bi", s] for s in seeds]
+    report["interval=1 - bi"] = [float(d.mean()) for d in lookahead]
+    report["interval=1 - bi, early frames"] = [float(d[early].mean()) for d in lookahead]
+    for v in variants[1:]:
+        gaps = [profiles[v, s] - profiles["bi", s] for s in seeds]
+        report[f"{v} - bi, early frames"] = [float(g[early].mean()) for g in gaps]
+        report[f"{v} - bi, early - late"] = [float(g[early].mean() - g[late].mean()) for g in gaps]
     for name, diffs in report.items():
         e = effect(diffs, -1.0) if len(diffs) > 1 else {"text": f"{diffs[0]:+.3f} dB (one seed)"}
-        print(f"{name:16s} {e['text'].rsplit(' ->', 1)[0]:40s} per seed "
+        print(f"{name:30s} {e['text'].rsplit(' ->', 1)[0]:40s} per seed "
               + " ".join(f"{d:+.3f}" for d in diffs))  # fmt: skip
     print(f"wall time {time.perf_counter() - start:.0f} s")
     if a.out:
