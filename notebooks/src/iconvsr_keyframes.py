@@ -630,3 +630,12 @@ print(f"wrote {results_path}; wall time {results['provenance']['wall_time_s']} s
 # - **Runtime.** Measured on a CPU, with the thread count stated, for tiny models in which the
 #   64-channel upsampler (fixed in BasicSR) and SpyNet dominate: the ratio to BasicVSR is not the
 #   paper's (its 63 / 70 ms for BasicVSR / IconVSR on a V100 are a recollection, unverified).
+#   The committed run was timed on a shared machine (load average about 20 on 2 cores): its
+#   milliseconds are about twice a quiet run's (58.5 + 57.2 ms per keyframe in the previous one),
+#   while the rotating order keeps the fit linear; the PSNRs are bit-identical to that run's.
+# - **Noise, and a cheaper reconstruction** (pilots in `papers/basicvsr.md`): with
+#   `basicvsr_ablation`'s noise (sigma 0.08) and a 16-channel reconstruction nothing resolves, and
+#   more keyframes *lower* PSNR in the mean (every frame a keyframe: -0.30 dB, not resolved). A
+#   refill swaps what the recurrence gathered from the whole clip for a 5-frame view, which is the
+#   worse estimate when every frame carries independent noise: refill repairs *errors* that build
+#   up along a recurrence, and adds nothing where the recurrence builds up *information*.
