@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from srlab.checks import check_float01, check_scale, check_tensor
+from srlab.checks import check_float01, check_int, check_scale, check_tensor
 from srlab.io import quantize as quantize_8bit
 from srlab.io import to_tensor, to_uint8
 
@@ -236,8 +236,7 @@ def jpeg_compress(x: Tensor, quality: int) -> Tensor:
     if x.dim() < 3 or x.shape[-3] != 3:
         raise ValueError(f"x must be RGB (..., 3, h, w), got shape {tuple(x.shape)}")
     check_float01(x, "x")
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
+    check_int(quality, "quality", low=1, high=100)
     images = to_uint8(x.reshape(-1, *x.shape[-3:]))  # (n, h, w, 3) uint8
     decoded = []
     for img in images:

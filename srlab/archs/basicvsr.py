@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from srlab.archs.blocks import ResidualBlockNoBN, flow_warp, make_layer, pixel_shuffle_x4
 from srlab.archs.spynet import SpyNet
-from srlab.checks import check_tensor, check_video
+from srlab.checks import check_int, check_tensor, check_video
 
 PROPAGATIONS = ("bidirectional", "unidirectional")
 ALIGNMENTS = ("feature", "image", "none")
@@ -108,14 +108,11 @@ def cut_links(num_frames: int, segments: int = 1, interval: int | None = None):
     across chunks at no cost in latency; that is the difference from segments.
 
     Returns (cut_forward, cut_backward): sets of link indices each branch does not cross."""
-    if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments:
-        raise ValueError(f"segments must be a positive int, got {segments!r}")
+    check_int(segments, "segments", low=1)
     if segments > num_frames:
         raise ValueError(f"segments ({segments}) cannot exceed the number of frames ({num_frames})")
-    if interval is not None and (
-        isinstance(interval, bool) or not isinstance(interval, int) or interval < 1
-    ):
-        raise ValueError(f"interval must be None or a positive int, got {interval!r}")
+    if interval is not None:
+        check_int(interval, "interval", low=1)
     sizes = [num_frames // segments + (k < num_frames % segments) for k in range(segments)]
     starts = torch.tensor(sizes).cumsum(0)[:-1].tolist()  # first frame of segments 2..K
     cut_forward = {s - 1 for s in starts}
