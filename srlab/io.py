@@ -71,9 +71,33 @@ def mod_crop(img, scale: int):
 
 
 def imread(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB (h, w, 3); grey and RGBA files are converted to RGB."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    """Read an image file as uint8 RGB (h, w, 3); grey and RGBA files are converted to RGB.
+    A missing, truncated, empty or non-image file is an error that names it."""
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file {path} does not exist") from None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: truncated, unknown format, ...
+        raise ValueError(
+            f"cannot read image {path}: {err} (a truncated or damaged file? copy it again)"
+        ) from err
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"image {path} is empty ({img.shape[0]}x{img.shape[1]} pixels)")
+    return img
+
+
+def read_images(folder: str | os.PathLike, pattern: str = "*.png") -> dict[str, np.ndarray]:
+    """Every image in `folder` whose name matches `pattern`, as {file stem: uint8 RGB (h, w, 3)},
+    in sorted order (imread; an unreadable file is named). A folder that does not exist or
+    holds no match is an error: an empty benchmark would otherwise score as nothing at all."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist (or is not a folder)")
+    paths = sorted(folder.glob(pattern))
+    if not paths:
+        raise ValueError(f"image folder {folder} holds no file matching {pattern!r}")
+    return {p.stem: imread(p) for p in paths}
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
