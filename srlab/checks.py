@@ -44,6 +44,19 @@ def check_float01(x: Tensor, name: str) -> Tensor:
     return x
 
 
+def check_finite(x: Tensor, name: str) -> Tensor:
+    """A tensor without NaN or Inf (any range): refused where it enters, since one NaN pixel
+    spreads through every later conv or resize. Values are not read on meta tensors or while a
+    model is traced or compiled (as check_float01)."""
+    check_tensor(x, name)
+    if x.is_meta or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return x
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).sum().item()
+        raise ValueError(f"{name} contains NaN or Inf ({bad} of {x.numel()} values)")
+    return x
+
+
 def check_image(x: Tensor, name: str = "x", *, channels: int | None = 3) -> Tensor:
     """An image batch (b, c, h, w) or a single image (c, h, w), float in [0, 1]."""
     check_tensor(x, name)

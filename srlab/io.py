@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from srlab.checks import check_float01
+from srlab.checks import check_float01, check_int
 
 
 def to_tensor(img: np.ndarray) -> Tensor:
@@ -29,6 +29,8 @@ def to_tensor(img: np.ndarray) -> Tensor:
         raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
     if img.ndim not in (3, 4) or img.shape[-1] != 3:
         raise ValueError(f"img must be RGB (h, w, 3) or (b, h, w, 3), got shape {img.shape}")
+    if img.size == 0:
+        raise ValueError(f"img is empty (shape {img.shape})")
     if img.dtype == np.uint8:
         x = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
     elif np.issubdtype(img.dtype, np.floating):
@@ -42,13 +44,22 @@ def to_uint8(x: Tensor) -> np.ndarray:
     """Float tensor (3, h, w) or (b, 3, h, w) -> uint8 array (h, w, 3) or (b, h, w, 3).
 
     Values are clamped to [0, 1] and rounded to nearest, as BasicSR's tensor2img does, so a model's
-    slight overshoot is saved the way every SR benchmark saves it."""
+    slight overshoot is saved the way every SR benchmark saves it. Values far outside [0, 1]
+    (beyond [-0.5, 1.5]) are refused rather than clamped: a 0-255 image would come out white."""
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError("x must be a float tensor in [0, 1]")
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"x must be (3, h, w) or (b, 3, h, w), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or Inf")
+    lo, hi = (v.item() for v in torch.aminmax(x.detach()))
+    if lo < -0.5 or hi > 1.5:
+        raise ValueError(
+            f"x must lie in [0, 1] (a slight overshoot is clamped), got values in "
+            f"[{lo:.4g}, {hi:.4g}]" + (": a 0-255 image? divide by 255" if hi > 1.5 else "")
+        )
     y = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return y.movedim(-3, -1).cpu().numpy()
 
@@ -60,14 +71,37 @@ def quantize(x: Tensor) -> Tensor:
 
 def mod_crop(img, scale: int):
     """Crop height and width down to multiples of `scale` (bottom and right edges), as the SR
-    benchmarks do before downsampling. numpy HWC arrays and (..., h, w) tensors alike."""
+    benchmarks do before downsampling. numpy HWC arrays (h, w) or (h, w, c) and (..., c, h, w)
+    tensors alike. Refused: a scale that is not an integer >= 1, an image smaller than scale
+    (nothing would be left), a tensor that looks HWC or an array that looks CHW (the wrong
+    axes would be cropped)."""
+    check_int(scale, "scale", low=1)
     if isinstance(img, Tensor):
+        if img.dim() < 2:
+            raise ValueError(f"img must be a (..., h, w) tensor, got shape {tuple(img.shape)}")
+        if img.dim() >= 3 and img.shape[-1] in (1, 3, 4) and img.shape[-3] > 4:
+            raise ValueError(
+                f"img of shape {tuple(img.shape)} looks like HWC: a tensor is (..., c, h, w); "
+                "convert with srlab.io.to_tensor"
+            )
         h, w = img.shape[-2:]
-        return img[..., : h - h % scale, : w - w % scale]
-    if isinstance(img, np.ndarray) and img.ndim >= 2:
+    elif isinstance(img, np.ndarray) and img.ndim in (2, 3):
+        if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] > 4:
+            raise ValueError(
+                f"img of shape {img.shape} looks like CHW: a numpy image is HWC (h, w, c); "
+                "transpose it (img.transpose(1, 2, 0))"
+            )
         h, w = img.shape[:2]
-        return img[: h - h % scale, : w - w % scale, ...]
-    raise TypeError(f"img must be a numpy HWC array or a tensor, got {type(img).__name__}")
+    else:
+        raise TypeError(
+            f"img must be a numpy HWC array (h, w[, c]) or a tensor (..., h, w), got "
+            f"{type(img).__name__} {getattr(img, 'shape', '')}"
+        )
+    if h < scale or w < scale:
+        raise ValueError(f"img is {h}x{w}, smaller than scale={scale}: nothing would be left")
+    if isinstance(img, Tensor):
+        return img[..., : h - h % scale, : w - w % scale]
+    return img[: h - h % scale, : w - w % scale, ...]
 
 
 def imread(path: str | os.PathLike) -> np.ndarray:
