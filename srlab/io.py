@@ -6,6 +6,7 @@ atomically (a temporary file, then a rename), so an interrupted run never leaves
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -135,10 +136,16 @@ def read_images(folder: str | os.PathLike, pattern: str = "*.png") -> dict[str, 
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(tmp), then rename tmp to path: readers see the old file or the new one."""
+    """Call write(tmp), then rename tmp to path: readers see the old file or the new one.
+
+    tmp is `.<name>.<pid>.<random>.tmp` beside path. A write killed outright (SIGKILL, power
+    loss) cannot remove its tmp; the next write of the same path removes every such file whose
+    process no longer runs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only; results are meant to be shared
     try:
@@ -149,6 +156,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.remove(tmp)
         raise
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove path's temporaries (see atomic_write) left by processes that no longer run."""
+    if os.name != "posix":  # os.kill(pid, 0) only probes a process on POSIX
+        return
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def imwrite(path: str | os.PathLike, img: np.ndarray | Tensor) -> Path:
