@@ -373,3 +373,10 @@ def test_seeded_samples_leave_the_callers_generators_as_they_were():
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     samples[0, 7]  # with num_workers=0 this runs in the training loop's own process
     assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+
+
+def test_the_seeding_machinery_is_importable_from_train_too():
+    from srlab import seeding
+
+    for name in ("SeededBatches", "SeededSamples"):
+        assert getattr(T, name) is getattr(seeding, name)
