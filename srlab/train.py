@@ -220,6 +220,10 @@ def train(
     `forward` does not use (with oracle flows BasicVSR never calls SpyNet:
     model.spynet.requires_grad_(False)).
 
+    A non-finite loss raises FloatingPointError naming the iteration (and the batch entry that
+    holds a NaN or Inf, if one does) before the optimizer step: the model and out_dir/latest.pth
+    keep the last good state.
+
     Returns the history, plain lists also written to out_dir/history.json:
         {"iter": [1, 2, ...], "loss": [...], "lr": [...], "val": {"iter": [...], "psnr": [...]},
          "wall_time": seconds over all runs}
