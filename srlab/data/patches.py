@@ -13,6 +13,7 @@ generator, so results are repeatable too, but they change with num_workers; do n
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 
 import numpy as np
