@@ -2,9 +2,15 @@
 
 A BasicSR checkpoint is a dict {"params": state_dict} and/or {"params_ema": state_dict}; keys may
 carry DataParallel's "module." prefix. An srlab checkpoint is {"params": state_dict,
-"srlab": {"arch", "kwargs", "version"}, ...extra}, so load_model can rebuild the model by name.
-Files are always read with torch.load(weights_only=True): tensors and plain containers only,
-never arbitrary pickled objects (which could run code on load)."""
+"srlab": {"arch", "kwargs", "version"}, ...extra}, so srlab.archs.load_model can rebuild the model
+by name. Files are always read with torch.load(weights_only=True): tensors and plain containers
+only, never arbitrary pickled objects (which could run code on load).
+
+`read` is the one way srlab reads a checkpoint file: load, load_model, the architectures'
+pretrained parts (SpyNet, IconVSR's EDVR) and train's resume all go through it, so a missing,
+empty, truncated or unsafe file fails the same way everywhere, with the file named and what to do.
+This module knows nothing of the arch registry (the archs import it); load_model, which builds a
+model by name, sits beside build in srlab.archs."""
 
 from __future__ import annotations
 
@@ -17,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 import srlab
-from srlab.archs import ARCHS, PRESETS, build
 from srlab.io import torch_save
 
 PathLike = str | os.PathLike
@@ -34,10 +39,11 @@ class CheckpointMismatchError(ValueError):
         missing: list[str],
         unexpected: list[str],
         mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+        source: str = "checkpoint",
     ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         lines = [
-            f"checkpoint does not match {model_name}: {len(missing)} missing, "
+            f"{source} does not match {model_name}: {len(missing)} missing, "
             f"{len(unexpected)} unexpected, {len(mismatched)} with a different shape"
         ]
         if missing:
@@ -57,15 +63,53 @@ def _first(items: list[str], n: int = 10) -> str:
 
 
 def read(path: PathLike) -> dict:
-    """torch.load(path) onto the CPU with weights_only=True; a file that holds anything else than
-    tensors and plain containers is refused with pickle.UnpicklingError."""
+    """torch.load(path) onto the CPU with weights_only=True, the one reader of checkpoint files.
+
+    Every failure names the file and says what to do: FileNotFoundError for a missing file,
+    pickle.UnpicklingError for a file holding objects other than tensors and plain containers
+    (never unpickled: that could run arbitrary code), ValueError for an empty, truncated or
+    foreign file, or one that holds something other than a dict."""
+    if isinstance(path, bool) or not isinstance(path, str | os.PathLike):
+        raise TypeError(f"path must be a file path (str or Path), got {type(path).__name__}")
+    path = Path(path)
+    if not path.is_file():
+        what = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise FileNotFoundError(f"checkpoint {path} {what}")
+    if path.stat().st_size == 0:
+        raise ValueError(
+            f"checkpoint {path} is empty (0 bytes): a write that never finished, or a failed copy. "
+            "Write it again (or copy it again from its source)."
+        )
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "weights only" not in str(err).lower():  # a damaged pickle, not an unsafe one
+            raise _unreadable(path, err) from err
+        # torch's own text suggests weights_only=False; we name only the object it stopped at.
+        found = [line.strip() for line in str(err).splitlines() if "Unsupported" in line]
         raise pickle.UnpicklingError(
-            f"refusing to load {path}: it holds objects other than tensors and plain containers, "
-            f"and unpickling those could run arbitrary code (weights_only=True).\n{err}"
+            f"refusing to load {path}: it holds objects other than tensors and plain containers "
+            f"(e.g. a whole pickled model or optimizer), and unpickling those could run arbitrary "
+            f"code (srlab reads with weights_only=True). If you made the file and trust it, save "
+            f"its weights alone, torch.save(model.state_dict(), path), and load that."
+            + (f"\n{found[0]}" if found else "")
         ) from err
+    except (EOFError, RuntimeError, KeyError, OSError) as err:  # truncated or not a torch file
+        raise _unreadable(path, err) from err
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(
+            f"checkpoint {path} holds a {type(checkpoint).__name__}, not a dict (a state_dict, or "
+            "BasicSR's {'params': state_dict}); save model.state_dict() instead"
+        )
+    return checkpoint
+
+
+def _unreadable(path: Path, err: BaseException) -> ValueError:
+    return ValueError(
+        f"cannot read checkpoint {path} ({path.stat().st_size:,} bytes): it is not a complete "
+        f"PyTorch file ({type(err).__name__}: {err}). It may be truncated (an interrupted "
+        "download, copy or save) or another kind of file: write or copy it again."
+    )
 
 
 def state_dict_of(
@@ -107,6 +151,7 @@ def load(
     strict: bool = True,
     param_key: str | None = None,
     prefer_ema: bool = True,
+    source: PathLike | None = None,
 ) -> nn.Module:
     """Load weights into `model` (in place) and return it.
 
@@ -115,9 +160,17 @@ def load(
     prefixes are removed. See state_dict_of for param_key and prefer_ema.
     strict=True: any missing, unexpected or mis-shaped key raises CheckpointMismatchError, which
     names them. strict=False loads the keys that match and ignores missing and unexpected ones;
-    a shape mismatch still raises (there is no sensible way to load it)."""
-    checkpoint = path_or_state if isinstance(path_or_state, Mapping) else read(path_or_state)
-    state = state_dict_of(checkpoint, param_key, prefer_ema=prefer_ema)
+    a shape mismatch still raises (there is no sensible way to load it).
+    source: the file an already loaded checkpoint came from, named in the errors."""
+    if isinstance(path_or_state, Mapping):
+        checkpoint = path_or_state
+    else:
+        checkpoint, source = read(path_or_state), path_or_state
+    source = "checkpoint" if source is None else f"checkpoint {source}"
+    try:
+        state = state_dict_of(checkpoint, param_key, prefer_ema=prefer_ema)
+    except (KeyError, TypeError, ValueError) as err:
+        raise type(err)(f"{source}: {err.args[0]}") from err
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -127,9 +180,24 @@ def load(
         if k in expected and v.shape != expected[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
-        raise CheckpointMismatchError(type(model).__name__, missing, unexpected, mismatched)
+        raise CheckpointMismatchError(type(model).__name__, missing, unexpected, mismatched, source)
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=strict)
     return model
+
+
+def load_shared(model: nn.Module, state: Mapping[str, Tensor]) -> list[str]:
+    """Copy into `model` every entry of `state` whose key and shape it shares, in place, and return
+    the model's keys that kept their own values (sorted).
+
+    This is how an ablation starts every variant from the full model's initial weights: build the
+    full model after torch.manual_seed(seed), take its state_dict, load_shared(variant, init).
+    A switch that removes a module (RCAN's use_ca=False) leaves nothing unshared; one that changes
+    a layer's shape (IconVSR's coupled=False) returns that layer's keys, which keep the variant's
+    own initialisation."""
+    own = model.state_dict()
+    shared = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(shared, strict=False)
+    return sorted(k for k in own if k not in shared)
 
 
 def _check_plain(value, name: str, *, tensors: bool) -> None:
@@ -172,8 +240,8 @@ def save(
     kwargs = kwargs if kwargs is not None else config.get("kwargs", {})
     if arch is None:
         raise ValueError("save needs arch= (and kwargs=) for a model not made by srlab.archs.build")
-    if arch not in ARCHS and arch not in PRESETS:
-        raise ValueError(f"unknown arch {arch!r}; archs: {', '.join(ARCHS)}")
+    if not isinstance(arch, str):
+        raise TypeError(f"arch must be a model name (str), got {type(arch).__name__}")
     _check_plain(kwargs, "kwargs", tensors=False)
     extra = dict(extra or {})
     reserved = {"params", "srlab"} & set(extra)
@@ -187,14 +255,8 @@ def save(
 
 
 def load_model(path: PathLike) -> nn.Module:
-    """Rebuild the model an srlab checkpoint describes and load its weights strictly.
-    Returned in eval mode (call .train() to continue training)."""
-    checkpoint = read(path)
-    info = checkpoint.get("srlab") if isinstance(checkpoint, Mapping) else None
-    if not isinstance(info, Mapping) or "arch" not in info:
-        raise ValueError(
-            f"{path} is not an srlab checkpoint (no 'srlab' entry naming the arch); build the "
-            "model with srlab.archs.build and call srlab.checkpoints.load(model, path)"
-        )
-    model = build(info["arch"], **info.get("kwargs", {}))
-    return load(model, checkpoint, strict=True).eval()
+    """srlab.archs.load_model(path): rebuild the model an srlab checkpoint names and load it.
+    It lives beside build() in srlab.archs; this name stays for existing callers."""
+    from srlab.archs import load_model as load_by_name  # the registry imports this module
+
+    return load_by_name(path)

@@ -6,6 +6,7 @@ that made the mistake, with a message that names the argument and what was expec
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 from torch import Tensor
@@ -40,6 +41,19 @@ def check_float01(x: Tensor, name: str) -> Tensor:
             f"{name} must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]"
             + (" (a 0-255 image? divide by 255)" if hi > 1.5 else "")
         )
+    return x
+
+
+def check_finite(x: Tensor, name: str) -> Tensor:
+    """A tensor without NaN or Inf (any range): refused where it enters, since one NaN pixel
+    spreads through every later conv or resize. Values are not read on meta tensors or while a
+    model is traced or compiled (as check_float01)."""
+    check_tensor(x, name)
+    if x.is_meta or torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return x
+    if x.is_floating_point() and not torch.isfinite(x).all():
+        bad = (~torch.isfinite(x)).sum().item()
+        raise ValueError(f"{name} contains NaN or Inf ({bad} of {x.numel()} values)")
     return x
 
 
@@ -83,6 +97,39 @@ def check_same_shape(a: Tensor, b: Tensor, name_a: str, name_b: str) -> None:
 
 def check_scale(scale: object, allowed: tuple[int, ...] = (2, 3, 4, 8)) -> int:
     """An integer upscaling factor from `allowed`."""
-    if isinstance(scale, bool) or not isinstance(scale, int) or scale not in allowed:
+    if not _is_int(scale) or scale not in allowed:
         raise ValueError(f"scale must be one of {allowed}, got {scale!r}")
-    return scale
+    return int(scale)
+
+
+def check_int(value: object, name: str, *, low: int | None = None, high: int | None = None) -> int:
+    """An integer in [low, high] (either bound may be None), returned as a Python int.
+
+    bool is refused (True is an int to Python, never a sensible count), so are floats such as
+    2.0; numpy integers pass. The error names the argument and the range:
+    "num_feat must be an integer >= 1, got -4"."""
+    too_low = low is not None and _is_int(value) and value < low
+    too_high = high is not None and _is_int(value) and value > high
+    if not _is_int(value) or too_low or too_high:
+        if low is not None and high is not None:
+            bounds = f" in [{low}, {high}]"
+        else:
+            bounds = f" >= {low}" if low is not None else f" <= {high}" if high is not None else ""
+        raise ValueError(f"{name} must be an integer{bounds}, got {value!r}")
+    return int(value)
+
+
+def check_float(
+    value: object, name: str, *, low: float | None = None, low_open: bool = False
+) -> float:
+    """A finite real number (not a bool), at least `low` (more than `low` with low_open=True).
+    NaN and infinities are refused: an infinite learning rate or sigma is never meant."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {value!r}")
+    return float(value)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)

@@ -17,11 +17,15 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from srlab.checks import check_float01, check_scale, check_tensor
+from srlab.checks import check_finite, check_float01, check_int, check_scale, check_tensor
 from srlab.io import quantize as quantize_8bit
 from srlab.io import to_tensor, to_uint8
 
 BD_VARIANTS = ("basicvsr", "rcan")
+
+# imresize refuses a scale whose output (or resize matrix) would exceed this many values: 2**31
+# float32 values are 8 GiB, never an SR image, and torch's allocator error would not say why.
+MAX_RESIZE_ELEMENTS = 2**31
 
 
 # --- MATLAB's bicubic imresize -----------------------------------------------------------------
@@ -65,6 +69,9 @@ def imresize(
 
     x: a float tensor (..., c, h, w) (image, batch or video) or a float numpy array (h, w, c).
     Returns the same kind and dtype, (..., c, ceil(h * scale), ceil(w * scale)) or (h', w', c).
+    Refused: NaN or Inf in x (the resize would spread one over its whole row and column), a
+    tensor that looks like HWC (..., h, w, 3) (it would be resized along the wrong axes), and a
+    scale whose output would hold more than MAX_RESIZE_ELEMENTS values.
     Values are not clipped or range-checked (the operation is linear, and upscaling overshoots at
     edges as MATLAB's does); differentiable with respect to a tensor x. The weights are computed
     in float64 (MATLAB's double) and applied in x's dtype (at least float32)."""
@@ -87,11 +94,24 @@ def imresize(
         )
     if x.dim() < 3 or x.numel() == 0:
         raise ValueError(f"x must be a non-empty (..., c, h, w) tensor, got shape {tuple(x.shape)}")
+    if x.shape[-1] in (1, 3, 4) and x.shape[-3] > 4 and x.shape[-2] > 4:
+        raise ValueError(
+            f"x of shape {tuple(x.shape)} looks like HWC (..., h, w, c): imresize resizes the last "
+            "two dims, (..., c, h, w); convert with srlab.io.to_tensor or x.movedim(-1, -3)"
+        )
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real) or not 0 < scale < math.inf:
         raise ValueError(f"scale must be a positive finite number, got {scale!r}")
+    check_finite(x, "x")
 
     h, w = x.shape[-2:]
     out_h, out_w = math.ceil(h * scale), math.ceil(w * scale)  # MATLAB's output size
+    lead = x.numel() // (h * w)
+    if max(lead * out_h * out_w, out_h * h, out_w * w) > MAX_RESIZE_ELEMENTS:
+        raise ValueError(
+            f"scale={scale!r} would resize x of shape {tuple(x.shape)} to {out_h}x{out_w} "
+            f"({lead * out_h * out_w:,} values), more than MAX_RESIZE_ELEMENTS = "
+            f"{MAX_RESIZE_ELEMENTS:,}: a scale meant as 1/{scale:g}?"
+        )
     dtype = torch.promote_types(x.dtype, torch.float32)
     rows = _resize_matrix(h, out_h, scale, antialiasing).to(x.device, dtype)  # (out_h, h)
     cols = _resize_matrix(w, out_w, scale, antialiasing).to(x.device, dtype)  # (out_w, w)
@@ -236,8 +256,7 @@ def jpeg_compress(x: Tensor, quality: int) -> Tensor:
     if x.dim() < 3 or x.shape[-3] != 3:
         raise ValueError(f"x must be RGB (..., 3, h, w), got shape {tuple(x.shape)}")
     check_float01(x, "x")
-    if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
-        raise ValueError(f"quality must be an int in [1, 100], got {quality!r}")
+    check_int(quality, "quality", low=1, high=100)
     images = to_uint8(x.reshape(-1, *x.shape[-3:]))  # (n, h, w, 3) uint8
     decoded = []
     for img in images:

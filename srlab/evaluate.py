@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterable, Mapping, Sequence
 
 import torch
 from scipy import stats
@@ -155,6 +156,71 @@ def effect(differences: Sequence[float], paper_difference: float) -> dict:
         "verdict": result,
         "text": f"{mean:+.3f} dB, 95% CI [{low:+.3f}, {high:+.3f}] -> {result}",
     }
+
+
+def paired_effect(
+    values: Sequence[float], reference: Sequence[float], paper_difference: float
+) -> dict:
+    """effect(paired_differences(values, reference), paper_difference): a variant against the
+    reference it is compared with, seed by seed, read against the paper's difference."""
+    return effect(paired_differences(values, reference), paper_difference)
+
+
+def count_verdicts(rows: Iterable[Mapping]) -> dict[str, int]:
+    """{"reproduced": n, "reversed": n, "not resolved": n} over rows that hold a "verdict" (as
+    effect() returns them), every verdict counted, in the order of VERDICTS."""
+    counts = dict.fromkeys(VERDICTS, 0)
+    for i, row in enumerate(rows):
+        if row.get("verdict") not in counts:
+            raise ValueError(f"rows[{i}] has verdict {row.get('verdict')!r}, not one of {VERDICTS}")
+        counts[row["verdict"]] += 1
+    return counts
+
+
+def markdown_table(
+    header: Sequence[str], rows: Iterable[Sequence[object]], *, align: str | None = None
+) -> str:
+    """A Markdown table: one header row, then one line per row, cells written with str().
+
+    align: one letter per column, "l" (left, the default) or "r" (right, for numbers), e.g.
+    "lrr". Every row must have one cell per column; a cell must not hold "|" or a line break."""
+    align = align if align is not None else "l" * len(header)
+    if len(align) != len(header) or set(align) - {"l", "r"}:
+        raise ValueError(
+            f"align must give 'l' or 'r' for each of the {len(header)} columns, got {align!r}"
+        )
+    lines = [
+        _table_line(header, "header"),
+        "|" + "|".join({"l": "---", "r": "---:"}[a] for a in align) + "|",
+    ]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}] has {len(row)} cells, the header {len(header)}: {row!r}")
+        lines.append(_table_line(row, f"rows[{i}]"))
+    return "\n".join(lines)
+
+
+def _table_line(cells: Sequence[object], name: str) -> str:
+    texts = [str(c) for c in cells]
+    bad = [t for t in texts if "|" in t or "\n" in t]
+    if bad:
+        raise ValueError(
+            f"{name} has a cell with '|' or a line break, which ends a cell: {bad[0]!r}"
+        )
+    return "| " + " | ".join(texts) + " |"
+
+
+class CpuTimer:
+    """CPU seconds this process has used since the timer was made (time.process_time, all
+    threads), to record beside the wall time: on a shared machine the wall time grows with the
+    load, the CPU time much less."""
+
+    def __init__(self) -> None:
+        self.started = time.process_time()
+
+    def seconds(self) -> float:
+        """CPU seconds since creation, rounded to 0.1 s."""
+        return round(time.process_time() - self.started, 1)
 
 
 def _finite(values: Sequence[float], name: str) -> list[float]:

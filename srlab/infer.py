@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from srlab.checks import check_image
+from srlab.checks import check_image, check_int
 
 
 def receptive_field(model: nn.Module, *, size: int = 16) -> int:
@@ -175,8 +175,7 @@ def _tile_spans(h: int, w: int, tile: int | None, overlap: int) -> tuple[list[_S
     if tile is None:
         return [_Span(0, h, 0, h)], [_Span(0, w, 0, w)]
     for name, value, low in (("tile", tile, 1), ("tile_overlap", overlap, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+        check_int(value, name, low=low)
     if tile <= 2 * overlap:
         raise ValueError(
             f"tile={tile} is too small for tile_overlap={overlap}: each window discards "

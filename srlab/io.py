@@ -6,6 +6,7 @@ atomically (a temporary file, then a rename), so an interrupted run never leaves
 
 from __future__ import annotations
 
+import glob
 import json
 import math
 import os
@@ -18,7 +19,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
-from srlab.checks import check_float01
+from srlab.checks import check_float01, check_int
 
 
 def to_tensor(img: np.ndarray) -> Tensor:
@@ -29,6 +30,8 @@ def to_tensor(img: np.ndarray) -> Tensor:
         raise TypeError(f"img must be a numpy array, got {type(img).__name__}")
     if img.ndim not in (3, 4) or img.shape[-1] != 3:
         raise ValueError(f"img must be RGB (h, w, 3) or (b, h, w, 3), got shape {img.shape}")
+    if img.size == 0:
+        raise ValueError(f"img is empty (shape {img.shape})")
     if img.dtype == np.uint8:
         x = torch.from_numpy(np.ascontiguousarray(img)).float() / 255.0
     elif np.issubdtype(img.dtype, np.floating):
@@ -42,13 +45,22 @@ def to_uint8(x: Tensor) -> np.ndarray:
     """Float tensor (3, h, w) or (b, 3, h, w) -> uint8 array (h, w, 3) or (b, h, w, 3).
 
     Values are clamped to [0, 1] and rounded to nearest, as BasicSR's tensor2img does, so a model's
-    slight overshoot is saved the way every SR benchmark saves it."""
+    slight overshoot is saved the way every SR benchmark saves it. Values far outside [0, 1]
+    (beyond [-0.5, 1.5]) are refused rather than clamped: a 0-255 image would come out white."""
     if not isinstance(x, Tensor) or not x.is_floating_point():
         raise TypeError("x must be a float tensor in [0, 1]")
     if x.dim() not in (3, 4) or x.shape[-3] != 3:
         raise ValueError(f"x must be (3, h, w) or (b, 3, h, w), got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"x is empty (shape {tuple(x.shape)})")
     if not torch.isfinite(x).all():
         raise ValueError("x contains NaN or Inf")
+    lo, hi = (v.item() for v in torch.aminmax(x.detach()))
+    if lo < -0.5 or hi > 1.5:
+        raise ValueError(
+            f"x must lie in [0, 1] (a slight overshoot is clamped), got values in "
+            f"[{lo:.4g}, {hi:.4g}]" + (": a 0-255 image? divide by 255" if hi > 1.5 else "")
+        )
     y = (x.detach().float().clamp(0, 1) * 255.0).round().to(torch.uint8)
     return y.movedim(-3, -1).cpu().numpy()
 
@@ -60,27 +72,80 @@ def quantize(x: Tensor) -> Tensor:
 
 def mod_crop(img, scale: int):
     """Crop height and width down to multiples of `scale` (bottom and right edges), as the SR
-    benchmarks do before downsampling. numpy HWC arrays and (..., h, w) tensors alike."""
+    benchmarks do before downsampling. numpy HWC arrays (h, w) or (h, w, c) and (..., c, h, w)
+    tensors alike. Refused: a scale that is not an integer >= 1, an image smaller than scale
+    (nothing would be left), a tensor that looks HWC or an array that looks CHW (the wrong
+    axes would be cropped)."""
+    check_int(scale, "scale", low=1)
     if isinstance(img, Tensor):
+        if img.dim() < 2:
+            raise ValueError(f"img must be a (..., h, w) tensor, got shape {tuple(img.shape)}")
+        if img.dim() >= 3 and img.shape[-1] in (1, 3, 4) and img.shape[-3] > 4:
+            raise ValueError(
+                f"img of shape {tuple(img.shape)} looks like HWC: a tensor is (..., c, h, w); "
+                "convert with srlab.io.to_tensor"
+            )
         h, w = img.shape[-2:]
-        return img[..., : h - h % scale, : w - w % scale]
-    if isinstance(img, np.ndarray) and img.ndim >= 2:
+    elif isinstance(img, np.ndarray) and img.ndim in (2, 3):
+        if img.ndim == 3 and img.shape[0] in (1, 3, 4) and img.shape[-1] > 4:
+            raise ValueError(
+                f"img of shape {img.shape} looks like CHW: a numpy image is HWC (h, w, c); "
+                "transpose it (img.transpose(1, 2, 0))"
+            )
         h, w = img.shape[:2]
-        return img[: h - h % scale, : w - w % scale, ...]
-    raise TypeError(f"img must be a numpy HWC array or a tensor, got {type(img).__name__}")
+    else:
+        raise TypeError(
+            f"img must be a numpy HWC array (h, w[, c]) or a tensor (..., h, w), got "
+            f"{type(img).__name__} {getattr(img, 'shape', '')}"
+        )
+    if h < scale or w < scale:
+        raise ValueError(f"img is {h}x{w}, smaller than scale={scale}: nothing would be left")
+    if isinstance(img, Tensor):
+        return img[..., : h - h % scale, : w - w % scale]
+    return img[: h - h % scale, : w - w % scale, ...]
 
 
 def imread(path: str | os.PathLike) -> np.ndarray:
-    """Read an image file as uint8 RGB (h, w, 3); grey and RGBA files are converted to RGB."""
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    """Read an image file as uint8 RGB (h, w, 3); grey and RGBA files are converted to RGB.
+    A missing, truncated, empty or non-image file is an error that names it."""
+    try:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"), dtype=np.uint8).copy()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"image file {path} does not exist") from None
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: truncated, unknown format, ...
+        raise ValueError(
+            f"cannot read image {path}: {err} (a truncated or damaged file? copy it again)"
+        ) from err
+    if img.shape[0] == 0 or img.shape[1] == 0:
+        raise ValueError(f"image {path} is empty ({img.shape[0]}x{img.shape[1]} pixels)")
+    return img
+
+
+def read_images(folder: str | os.PathLike, pattern: str = "*.png") -> dict[str, np.ndarray]:
+    """Every image in `folder` whose name matches `pattern`, as {file stem: uint8 RGB (h, w, 3)},
+    in sorted order (imread; an unreadable file is named). A folder that does not exist or
+    holds no match is an error: an empty benchmark would otherwise score as nothing at all."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"image folder {folder} does not exist (or is not a folder)")
+    paths = sorted(folder.glob(pattern))
+    if not paths:
+        raise ValueError(f"image folder {folder} holds no file matching {pattern!r}")
+    return {p.stem: imread(p) for p in paths}
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call write(tmp), then rename tmp to path: readers see the old file or the new one."""
+    """Call write(tmp), then rename tmp to path: readers see the old file or the new one.
+
+    tmp is `.<name>.<pid>.<random>.tmp` beside path. A write killed outright (SIGKILL, power
+    loss) cannot remove its tmp; the next write of the same path removes every such file whose
+    process no longer runs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _remove_stale_temporaries(path)
+    prefix = f".{path.name}.{os.getpid()}."
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=".tmp")
     os.close(fd)
     os.chmod(tmp, 0o644)  # mkstemp makes the file owner-only; results are meant to be shared
     try:
@@ -91,6 +156,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
             os.remove(tmp)
         raise
     return path
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove path's temporaries (see atomic_write) left by processes that no longer run."""
+    if os.name != "posix":  # os.kill(pid, 0) only probes a process on POSIX
+        return
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix) :].split(".")[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
 
 
 def imwrite(path: str | os.PathLike, img: np.ndarray | Tensor) -> Path:

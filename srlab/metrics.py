@@ -17,7 +17,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from srlab.checks import check_float01, check_image, check_same_shape, check_tensor, check_video
+from srlab.checks import (
+    check_float01,
+    check_image,
+    check_int,
+    check_same_shape,
+    check_tensor,
+    check_video,
+)
 
 # BT.601 luma for R, G, B in [0, 1], giving Y on the 0-255 scale (MATLAB rgb2ycbcr).
 _Y_WEIGHTS = (65.481, 128.553, 24.966)
@@ -104,8 +111,7 @@ def _check_pair(
         else:
             check_image(x, name)
     check_same_shape(sr, hr, "sr", "hr")
-    if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:
-        raise ValueError(f"crop_border must be an int >= 0, got {crop_border!r}")
+    check_int(crop_border, "crop_border", low=0)
     if not isinstance(y_channel, bool):
         raise TypeError(f"y_channel must be True or False, got {y_channel!r}")
     h, w = sr.shape[-2:]

@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from torch import Tensor
 
-from srlab.checks import check_image, check_same_shape
+from srlab.checks import check_image, check_int, check_same_shape
 from srlab.io import atomic_write, to_uint8
 from srlab.metrics import psnr
 
@@ -138,8 +138,10 @@ def _factor(name: str, img: Tensor, big_h: int, big_w: int) -> int:
 
 
 def _check_crop(crop: tuple[int, int, int, int], big_h: int, big_w: int) -> None:
-    if len(crop) != 4 or any(isinstance(v, bool) or not isinstance(v, int) for v in crop):
+    if len(crop) != 4:
         raise ValueError(f"crop must be four ints (y, x, h, w) in HR pixels, got {crop!r}")
+    for axis, v in zip("yxhw", crop, strict=True):
+        check_int(v, f"crop's {axis}")
     y, x, h, w = crop
     if y < 0 or x < 0 or h < 1 or w < 1 or y + h > big_h or x + w > big_w:
         raise ValueError(f"crop {crop} (y, x, h, w) must lie inside the {big_h}x{big_w} HR image")

@@ -46,6 +46,7 @@ from torch import Tensor, nn
 from srlab.archs import build
 from srlab.archs.edsr import EDSR
 from srlab.archs.rcan import RCAN
+from srlab.checks import check_int
 
 CRITERIA = ("l1", "first")
 _RCAN_SQUEEZE_FACTOR = inspect.signature(RCAN).parameters["squeeze_factor"].default
@@ -252,7 +253,4 @@ def _check_model(model: nn.Module, kinds) -> None:
 
 
 def _check_count(value: int, current: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= current:
-        raise ValueError(
-            f"{name} must be an int in [1, {current}] (the model has {current}), got {value!r}"
-        )
+    check_int(value, name, low=1, high=current)  # at most what the model has

@@ -10,12 +10,15 @@ What the loop promises, and how it keeps each promise:
 - Same config, same numbers. train() seeds python, numpy and torch from cfg.seed and turns on
   torch.use_deterministic_algorithms while it runs. Which samples form each batch, and the seed of
   each sample's random crop and flip, are a function of (cfg.seed, sample number) alone
-  (`SeededBatches`), so they do not depend on num_workers, on the number of processes, or on where a
-  run was resumed.
+  (`SeededBatches`, in srlab.seeding with the rest of that machinery), so they do not depend on
+  num_workers, on the number of processes, or on where a run was resumed.
 - Resume is exact. out_dir/latest.pth holds the weights, the EMA, Adam's moments, the RNG states,
   the iteration and the history; resume=True continues from it, and on CPU the loss curve is
   bitwise the one of a run that was never interrupted. The learning rate is a function of
   (iteration, cfg.iters), so there is no scheduler state, and cfg.iters cannot change on resume.
+- It stops rather than go wrong. A non-finite loss (a NaN in the data, a diverging run) raises
+  FloatingPointError naming the iteration, before the optimizer step and before any checkpoint
+  is written, so out_dir/latest.pth stays the last good state.
 - It scales out. Under torchrun (WORLD_SIZE > 1) the same call trains with DistributedDataParallel
   (gloo on CPU, nccl on GPUs). cfg.batch_size is the total batch, split over the processes; DDP
   averages the gradients, which is what one process would compute on the whole batch. Only rank 0
@@ -36,9 +39,8 @@ import copy
 import dataclasses
 import math
 import os
-import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,12 +49,21 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 import srlab
-from srlab.checks import check_same_shape
+from srlab import checkpoints
+from srlab.checks import check_float, check_int, check_same_shape
 from srlab.io import torch_save, write_json
+from srlab.seeding import (  # noqa: F401  (SeededBatches, SeededSamples: importable from here too)
+    SeededBatches,
+    SeededSamples,
+    rng_state,
+    seed_all,
+    seeded_loader,
+    set_rng_state,
+)
 
 LOSSES = ("l1", "mse", "charbonnier")
 SCHEDULES = ("cosine", "multistep")
@@ -100,15 +111,14 @@ class TrainConfig:
         self.out_dir = None if self.out_dir is None else str(self.out_dir)
 
         for name in ("iters", "batch_size", "val_every", "ckpt_every", "log_every"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_int(getattr(self, name), name, low=1)
         for name in ("freeze_iters", "num_workers", "seed"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
-        if not self.lr > 0:
-            raise ValueError(f"lr must be positive, got {self.lr!r}")
+            check_int(getattr(self, name), name, low=0)
+        # An infinite or NaN rate would run on and write NaN weights: refused here, by name.
+        check_float(self.lr, "lr", low=0, low_open=True)
+        check_float(self.eta_min, "eta_min", low=0)
+        check_float(self.weight_decay, "weight_decay", low=0)
+        check_float(self.gamma, "gamma", low=0, low_open=True)
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
         if self.schedule not in SCHEDULES:
@@ -126,14 +136,13 @@ class TrainConfig:
             raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
-        if not self.charbonnier_eps > 0:
-            raise ValueError(f"charbonnier_eps must be positive, got {self.charbonnier_eps!r}")
+        check_float(self.charbonnier_eps, "charbonnier_eps", low=0, low_open=True)
         if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
             raise ValueError(f"ema_decay must be None or lie in [0, 1), got {self.ema_decay!r}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ValueError(f"grad_clip must be None or positive, got {self.grad_clip!r}")
-        if any(not mul > 0 for _, mul in self.lr_mul):
-            raise ValueError(f"lr_mul multipliers must be positive, got {self.lr_mul!r}")
+        for prefix, mul in self.lr_mul:
+            check_float(mul, f"lr_mul[{prefix!r}]", low=0, low_open=True)
         if self.freeze_iters > 0 and not self.freeze:
             raise ValueError("freeze_iters > 0 needs freeze: the parameter-name prefixes to freeze")
 
@@ -185,90 +194,6 @@ def default_forward(model: nn.Module, batch: dict) -> Tensor:
     return model(batch["lq"])
 
 
-class SeededBatches:
-    """The batches of iterations [start, stop), as a DataLoader batch_sampler.
-
-    Sample number p = step * batch_size + j (j < batch_size) is entry p % n of epoch p // n. Each
-    epoch is a fresh permutation of the n dataset indices (every sample once per epoch; a batch may
-    straddle two epochs), drawn with a torch.Generator seeded from (seed, epoch), together with one
-    seed per sample for its random crop and flip. So a batch is a function of (seed, step) alone:
-    nothing to save in a checkpoint, and the same for any number of workers or processes.
-    Process `rank` of `world_size` takes its contiguous share of each batch: items are
-    (dataset index, sample seed) pairs for `SeededSamples`."""
-
-    def __init__(
-        self, n: int, batch_size: int, seed: int, start: int, stop: int, rank=0, world_size=1
-    ):
-        if n <= 0:
-            raise ValueError("the training set is empty")
-        if batch_size % world_size:
-            raise ValueError(
-                f"batch_size={batch_size} (the total batch) must be divisible by the number of "
-                f"processes, {world_size}"
-            )
-        self.n, self.batch_size, self.seed = n, batch_size, seed
-        self.start, self.stop = start, stop
-        self.per_rank = batch_size // world_size
-        self.rank = rank
-        self._epochs: dict[int, tuple[Tensor, Tensor]] = {}  # the epochs the current batch needs
-
-    def epoch(self, epoch: int) -> tuple[Tensor, Tensor]:
-        """(permutation of range(n), n sample seeds) of one epoch."""
-        if epoch not in self._epochs:
-            # SeedSequence mixes (seed, epoch) into one well-spread 64-bit number, so runs with
-            # seeds 0 and 1 share no epoch (seed + epoch would make them shifted copies).
-            mixed = np.random.SeedSequence([self.seed, epoch]).generate_state(1, np.uint64)[0]
-            g = torch.Generator().manual_seed(int(mixed))
-            self._epochs = {e: v for e, v in self._epochs.items() if e >= epoch - 1}
-            self._epochs[epoch] = (
-                torch.randperm(self.n, generator=g),
-                torch.randint(0, 2**31, (self.n,), generator=g),
-            )
-        return self._epochs[epoch]
-
-    def global_batch(self, step: int) -> list[tuple[int, int]]:
-        """The (dataset index, sample seed) pairs of step `step`, over all processes."""
-        batch = []
-        for p in range(step * self.batch_size, (step + 1) * self.batch_size):
-            order, seeds = self.epoch(p // self.n)
-            batch.append((int(order[p % self.n]), int(seeds[p % self.n])))
-        return batch
-
-    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
-        lo = self.rank * self.per_rank
-        for step in range(self.start, self.stop):
-            yield self.global_batch(step)[lo : lo + self.per_rank]
-
-    def __len__(self) -> int:
-        return self.stop - self.start
-
-
-class SeededSamples(Dataset):
-    """dataset[index], read after seeding python, numpy and torch with the sample's own seed, so
-    its random crop and flip depend on that seed only, not on the worker or process that reads it.
-    Keys are (index, seed) pairs, as `SeededBatches` yields them. The three generators are put
-    back afterwards: with num_workers=0 they are the training loop's own."""
-
-    def __init__(self, dataset: Dataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, key: tuple[int, int]):
-        index, seed = key
-        py_state, np_state = random.getstate(), np.random.get_state()
-        with torch.random.fork_rng(devices=[]):  # restores the CPU generator, the one seeded
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.default_generator.manual_seed(seed)
-            try:
-                return self.dataset[index]
-            finally:
-                random.setstate(py_state)
-                np.random.set_state(np_state)
-
-
 def train(
     model: nn.Module,
     train_set: Dataset,
@@ -294,6 +219,10 @@ def train(
     Under DDP every trainable parameter must receive a gradient in each step; freeze the ones
     `forward` does not use (with oracle flows BasicVSR never calls SpyNet:
     model.spynet.requires_grad_(False)).
+
+    A non-finite loss raises FloatingPointError naming the iteration (and the batch entry that
+    holds a NaN or Inf, if one does) before the optimizer step: the model and out_dir/latest.pth
+    keep the last good state.
 
     Returns the history, plain lists also written to out_dir/history.json:
         {"iter": [1, 2, ...], "loss": [...], "lr": [...], "val": {"iter": [...], "psnr": [...]},
@@ -332,16 +261,12 @@ def train(
 def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -> dict:
     rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
     out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
-    random.seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    torch.manual_seed(cfg.seed)
-
-    groups = _param_groups(model, cfg)
+    seed_all(cfg.seed)
     frozen = _parameters_named(model, cfg.freeze, "freeze")
-    optimizer = torch.optim.Adam(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    ema = None
-    if cfg.ema_decay is not None:
-        ema = copy.deepcopy(model).eval().requires_grad_(False)
+    optimizer = torch.optim.Adam(
+        _param_groups(model, cfg), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
+    )
+    ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay is not None else None
     history = {"iter": [], "loss": [], "lr": [], "val": {"iter": []}, "wall_time": 0.0}
     start = 0
     if resume:
@@ -349,20 +274,12 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
     elif rank == 0 and out_dir is not None:
         write_json(out_dir / "config.json", dataclasses.asdict(cfg))
     stop = stop_after or cfg.iters
-
     # Under DDP, backward() also averages the gradients over the processes (all-reduce).
-    net = model
-    if world_size > 1:
-        net = DistributedDataParallel(model, device_ids=[device] if device.type == "cuda" else None)
-    batches = SeededBatches(len(train_set), cfg.batch_size, cfg.seed, start, stop, rank, world_size)
-    # The loader's own generator: making its iterator then draws no number from the global RNG,
-    # which the checkpoint restores for the model's own randomness (dropout, noise).
-    loader = DataLoader(
-        SeededSamples(train_set),
-        batch_sampler=batches,
-        num_workers=cfg.num_workers,
-        generator=torch.Generator().manual_seed(cfg.seed),
-    )
+    net = model if world_size == 1 else DistributedDataParallel(model, device_ids=_ids(device))
+    loader = seeded_loader(
+        train_set, batch_size=cfg.batch_size, seed=cfg.seed, start=start, stop=stop, rank=rank,
+        world_size=world_size, num_workers=cfg.num_workers,
+    )  # fmt: skip
     bar = tqdm(total=cfg.iters, initial=start, desc="train", disable=not cfg.progress or rank != 0)
     last_val: dict[str, str] = {}  # the latest metrics, formatted for the progress bar
     t0, wall_before = time.perf_counter(), history["wall_time"]
@@ -377,6 +294,9 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
         optimizer.zero_grad(set_to_none=True)
         pred = forward(net, batch)  # (b, 3, H, W) or (b, t, 3, H, W), like batch["gt"]
         loss = pixel_loss(pred, batch["gt"], cfg.loss, eps=cfg.charbonnier_eps)
+        loss_value = _mean_over_processes(loss.detach().clone(), world_size)
+        if not math.isfinite(loss_value):  # before the step: the weights stay the last good ones
+            raise FloatingPointError(_not_finite(loss_value, it, batch, out_dir))
         loss.backward()
         if it <= cfg.freeze_iters:
             # Adam skips parameters without a gradient, so they (and their moments) stay as they
@@ -392,7 +312,7 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
             ema_update(ema, model, cfg.ema_decay)
 
         history["iter"].append(it)
-        history["loss"].append(_mean_over_processes(loss.detach().clone(), world_size))
+        history["loss"].append(loss_value)
         history["lr"].append(lr)
         if val_fn is not None and rank == 0 and (it % cfg.val_every == 0 or it == cfg.iters):
             last_val = _validate(ema if ema is not None else model, val_fn, it, history)
@@ -405,6 +325,30 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
     bar.close()
     history["wall_time"] = wall_before + time.perf_counter() - t0
     return {**history, "ema": ema}
+
+
+def _ids(device: torch.device) -> list[torch.device] | None:
+    """DistributedDataParallel's device_ids: this process's GPU, or None on the CPU."""
+    return [device] if device.type == "cuda" else None
+
+
+def _not_finite(loss: float, it: int, batch: dict, out_dir: Path | None) -> str:
+    """Why training stopped at iteration `it`, and which input, if any, holds a non-finite value."""
+    bad = [
+        f"batch[{k!r}]"
+        for k, v in batch.items()
+        if isinstance(v, Tensor) and v.is_floating_point() and not torch.isfinite(v).all()
+    ]
+    cause = (
+        f"{' and '.join(bad)} hold(s) NaN or Inf: fix the data"
+        if bad
+        else "the inputs are finite, so the model diverged: lower the lr or set grad_clip"
+    )
+    kept = f"; {out_dir / 'latest.pth'} holds the last checkpoint" if out_dir is not None else ""
+    return (
+        f"the training loss is {loss} at iteration {it}: stopped before the optimizer step, so "
+        f"the model keeps the weights of iteration {it - 1}{kept}. {cause}."
+    )
 
 
 def _init_distributed() -> bool:
@@ -472,31 +416,6 @@ def _validate(model: nn.Module, val_fn, it: int, history: dict) -> dict[str, str
     return {name: f"{float(value):.4g}" for name, value in metrics.items()}
 
 
-def _rng_state() -> dict:
-    """python, numpy and torch RNG states as tensors and numbers (torch.load(weights_only=True))."""
-    _, py_words, py_gauss = random.getstate()  # (version 3, 625 ints, cached gaussian or None)
-    _, np_words, np_pos, np_has_gauss, np_gauss = np.random.get_state()  # MT19937: 624 words
-    return {
-        "python": torch.tensor(py_words, dtype=torch.int64),
-        "python_gauss": py_gauss,
-        "numpy": torch.from_numpy(np_words.astype(np.int64)),
-        "numpy_pos": int(np_pos),
-        "numpy_gauss": (int(np_has_gauss), float(np_gauss)),
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-    }
-
-
-def _set_rng_state(state: dict) -> None:
-    random.setstate((3, tuple(state["python"].tolist()), state["python_gauss"]))
-    has_gauss, gauss = state["numpy_gauss"]
-    np_words = state["numpy"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", np_words, state["numpy_pos"], has_gauss, gauss))
-    torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history: dict) -> None:
     """out_dir/latest.pth (plain containers and tensors) and out_dir/history.json, atomically.
 
@@ -508,7 +427,7 @@ def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history
         "config": dataclasses.asdict(cfg),
         "params": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "rng": _rng_state(),
+        "rng": rng_state(),
         "history": history,
     }
     if ema is not None:
@@ -520,8 +439,18 @@ def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history
 
 
 def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]:
-    """Restore everything _save_checkpoint wrote; return (iteration, history)."""
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Restore everything _save_checkpoint wrote; return (iteration, history). The file is read by
+    srlab.checkpoints (weights_only=True), and every error names it."""
+    state = checkpoints.read(path)
+    missing = [
+        k for k in ("iter", "config", "params", "optimizer", "rng", "history") if k not in state
+    ]
+    if missing or (ema is not None and "params_ema" not in state):
+        raise ValueError(
+            f"cannot resume from {path}: it is not a training checkpoint of srlab.train (no "
+            f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
+            "out_dir."
+        )
     saved, now = state["config"], dataclasses.asdict(cfg)
     changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
     if changed:
@@ -531,9 +460,10 @@ def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]
             "the run (the lr schedule spans `iters`): resume with the saved values, or use a new "
             "out_dir."
         )
-    model.load_state_dict(state["params"])
+    # strict: a different model fails with the missing, unexpected and mis-shaped keys named
+    checkpoints.load(model, path_or_state=state, param_key="params", source=path)
     if ema is not None:
-        ema.load_state_dict(state["params_ema"])
+        checkpoints.load(ema, path_or_state=state, param_key="params_ema", source=path)
     optimizer.load_state_dict(state["optimizer"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     return state["iter"], state["history"]

@@ -222,3 +222,11 @@ def test_rgb_mean_is_a_non_persistent_buffer(arch):
     assert "mean" not in model.state_dict()
     assert torch.equal(model.mean.flatten(), torch.tensor([0.4488, 0.4371, 0.4040]))
     assert model.double().mean.dtype == torch.float64  # follows .to() like any buffer
+
+
+def test_build_accepts_the_edge_values_its_rules_allow():
+    assert build("rcan", num_feat=16, squeeze_factor=16, num_group=1, num_block=1) is not None
+    assert build("edsr", num_block=0, num_feat=4) is not None  # an empty trunk is legal
+    assert build("edvr", num_feat=8, deformable_groups=4, num_extract_block=1,
+                 num_reconstruct_block=1) is not None  # fmt: skip
+    assert build("iconvsr", num_feat=12, num_block=1, use_refill=False) is not None

@@ -183,7 +183,7 @@ def test_checkpoint_with_an_arbitrary_object_is_refused_and_runs_nothing(tmp_pat
     model = small_edsr()
     marker = tmp_path / MARKER
     torch.save({"params": model.state_dict(), "hook": Payload(str(marker))}, tmp_path / "bad.pth")
-    with pytest.raises(pickle.UnpicklingError, match="refusing to load.*weights_only"):
+    with pytest.raises(pickle.UnpicklingError, match="refusing to load.*weights_only=True"):
         load(model, tmp_path / "bad.pth")
     with pytest.raises(pickle.UnpicklingError, match="refusing to load"):
         load_model(tmp_path / "bad.pth")
@@ -191,3 +191,39 @@ def test_checkpoint_with_an_arbitrary_object_is_refused_and_runs_nothing(tmp_pat
     # the payload is live: a plain unpickling would have run it
     pickle.loads(pickle.dumps(Payload(str(marker))))
     assert marker.read_text() == "code ran on load"
+
+
+def test_load_shared_copies_what_fits_and_names_the_rest():
+    from srlab.checkpoints import load_shared
+
+    torch.manual_seed(0)
+    full = build("rcan", num_feat=8, num_group=1, num_block=1, squeeze_factor=2, upscale=2)
+    init = full.state_dict()
+    no_ca = build("rcan", num_feat=8, num_group=1, num_block=1, squeeze_factor=2, upscale=2,
+                  use_ca=False)  # fmt: skip
+    assert load_shared(no_ca, init) == []  # CA's weights are simply left out
+    assert all(torch.equal(v, init[k]) for k, v in no_ca.state_dict().items())
+    wider = build("rcan", num_feat=8, num_group=1, num_block=1, squeeze_factor=2, upscale=3)
+    own = {k: v.clone() for k, v in wider.state_dict().items()}
+    kept = load_shared(wider, init)  # x3's upsampler has other shapes: they keep their own
+    assert kept and all(k.startswith("upsample.") for k in kept)
+    for k, v in wider.state_dict().items():
+        assert torch.equal(v, own[k] if k in kept else init[k]), k
+
+
+def test_checkpoints_does_not_import_the_registry():
+    import subprocess
+    import sys
+
+    code = "import sys, srlab.checkpoints; print('srlab.archs' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_load_model_lives_beside_build_and_the_old_name_still_works(tmp_path):
+    from srlab.archs import load_model as beside_build
+
+    model = small_edsr()
+    save(tmp_path / "m.pth", model)
+    assert same_weights(beside_build(tmp_path / "m.pth"), model)
+    assert same_weights(load_model(tmp_path / "m.pth"), model)

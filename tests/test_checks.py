@@ -65,3 +65,14 @@ def test_value_checks_do_not_break_a_compiled_graph():
     assert torch.equal(compiled(x), x * 2)
     with pytest.raises(ValueError, match="3 channels"):
         checks.check_image(torch.rand(1, 4, 4, 4))
+
+
+def test_check_int_and_check_float_return_plain_numbers():
+    import numpy as np
+
+    assert checks.check_int(np.int64(3), "n", low=1) == 3
+    assert type(checks.check_int(np.int64(3), "n")) is int
+    assert checks.check_int(0, "n", low=0, high=0) == 0
+    assert checks.check_float(np.float32(0.5), "lr", low=0, low_open=True) == 0.5
+    assert checks.check_float(0, "eta_min", low=0) == 0.0
+    assert checks.check_finite(torch.full((2,), 1e30), "x") is not None  # any finite range

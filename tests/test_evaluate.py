@@ -251,3 +251,54 @@ def test_effect_reports_mean_interval_and_verdict():
     assert math.isnan(one["std"]) and one["verdict"] == "not resolved"
     with pytest.raises(ValueError, match="finite"):
         effect([0.1, math.nan], paper_difference=1.0)
+
+
+# --- reporting helpers ---------------------------------------------------------------------------
+
+
+def test_paired_effect_is_effect_of_the_paired_differences():
+    from srlab.evaluate import paired_effect
+
+    values, reference = [30.2, 30.31, 30.25], [30.0, 30.1, 30.05]  # +0.2 dB, every seed
+    assert paired_effect(values, reference, 0.1) == effect(
+        paired_differences(values, reference), 0.1
+    )
+    assert paired_effect(values, reference, -0.1)["verdict"] == "reversed"
+
+
+def test_count_verdicts_counts_every_kind_in_order():
+    from srlab.evaluate import VERDICTS, count_verdicts
+
+    rows = [{"verdict": "reproduced"}, {"verdict": "not resolved"}, {"verdict": "reproduced"}]
+    counts = count_verdicts(rows)
+    assert list(counts) == list(VERDICTS)
+    assert counts == {"reproduced": 2, "reversed": 0, "not resolved": 1}
+    assert count_verdicts([]) == dict.fromkeys(VERDICTS, 0)
+
+
+def test_markdown_table_lines_and_alignment():
+    from srlab.evaluate import markdown_table
+
+    rows = [["full", "30.12"], ["none", 29.5]]
+    table = markdown_table(["variant", "PSNR (dB)"], rows, align="lr")
+    assert table.splitlines() == [
+        "| variant | PSNR (dB) |",
+        "|---|---:|",
+        "| full | 30.12 |",
+        "| none | 29.5 |",
+    ]
+    assert markdown_table(["a"], []).splitlines() == ["| a |", "|---|"]  # left by default
+
+
+def test_cpu_timer_counts_cpu_not_sleep():
+    import time
+
+    from srlab.evaluate import CpuTimer
+
+    timer = CpuTimer()
+    time.sleep(0.3)  # wall time passes, CPU time hardly
+    slept = timer.seconds()
+    end = time.process_time() + 0.25
+    while time.process_time() < end:  # busy: CPU time passes
+        pass
+    assert slept < 0.2 and timer.seconds() >= 0.2

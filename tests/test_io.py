@@ -121,3 +121,30 @@ def test_write_json_refuses_infinity_and_names_where_it_is(tmp_path, value):
     with pytest.raises(ValueError, match=r"""obj\['variants'\]\[1\]\['psnr'\] is -?inf"""):
         io.write_json(path, bad)
     assert json.loads(path.read_text()) == {"a": 1}  # the old file is kept
+
+
+def test_read_images_reads_a_folder_in_sorted_order(tmp_path):
+    from PIL import Image
+
+    for name, value in (("b", 20), ("a", 10), ("c", 30)):
+        Image.fromarray(np.full((4, 6, 3), value, np.uint8)).save(tmp_path / f"{name}.png")
+    (tmp_path / "notes.txt").write_text("not an image")
+    images = io.read_images(tmp_path)
+    assert list(images) == ["a", "b", "c"]
+    assert images["b"].shape == (4, 6, 3) and images["b"].dtype == np.uint8
+    assert int(images["b"][0, 0, 0]) == 20
+
+
+def test_mod_crop_crops_tensors_and_arrays_alike():
+    x = torch.rand(2, 3, 10, 13)
+    assert io.mod_crop(x, 4).shape == (2, 3, 8, 12)
+    assert io.mod_crop(np.zeros((10, 13, 3)), 4).shape == (8, 12, 3)
+    assert io.mod_crop(np.zeros((10, 13)), 3).shape == (9, 12)
+    assert io.mod_crop(x, np.int64(2)).shape == (2, 3, 10, 12)  # numpy integers are integers
+
+
+def test_to_uint8_still_clamps_a_slight_overshoot():
+    x = torch.full((3, 2, 2), 1.2)
+    x[0, 0, 0] = -0.1
+    y = io.to_uint8(x)
+    assert y[0, 0, 0] == 0 and y.max() == 255

@@ -206,7 +206,7 @@ def test_bad_inputs(name, sr, hr, error, match):
 @pytest.mark.parametrize("crop_border", [-1, 1.0, True])
 def test_bad_crop_border(name, crop_border):
     x = torch.rand(3, 32, 32)
-    with pytest.raises(ValueError, match="crop_border must be an int >= 0"):
+    with pytest.raises(ValueError, match="crop_border must be an integer >= 0"):
         METRICS[name](x, x, crop_border=crop_border, y_channel=False)
 
 

@@ -110,10 +110,10 @@ def test_ema_in_the_loop_averages_start_and_end():
     [
         (dict(loss="l3"), "loss must be one of"),
         (dict(schedule="step"), "schedule must be one of"),
-        (dict(iters=0), "iters must be a positive integer"),
-        (dict(iters=2.5), "iters must be a positive integer"),
-        (dict(batch_size=-1), "batch_size must be a positive integer"),
-        (dict(lr=0.0), "lr must be positive"),
+        (dict(iters=0), "iters must be an integer >= 1"),
+        (dict(iters=2.5), "iters must be an integer >= 1"),
+        (dict(batch_size=-1), "batch_size must be an integer >= 1"),
+        (dict(lr=0.0), "lr must be > 0"),
         (dict(milestones=(5, 3)), "milestones must be increasing"),
         (dict(milestones=(2000,)), "milestones must be increasing"),
         (dict(ema_decay=1.0), "ema_decay must be None or lie in"),
@@ -373,3 +373,10 @@ def test_seeded_samples_leave_the_callers_generators_as_they_were():
     random.seed(1), np.random.seed(1), torch.manual_seed(1)
     samples[0, 7]  # with num_workers=0 this runs in the training loop's own process
     assert (random.random(), float(np.random.rand()), float(torch.rand(()))) == expected
+
+
+def test_the_seeding_machinery_is_importable_from_train_too():
+    from srlab import seeding
+
+    for name in ("SeededBatches", "SeededSamples"):
+        assert getattr(T, name) is getattr(seeding, name)

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 
 from srlab.archs.basicvsr import BasicVSR, cut_links
-from srlab.archs.edvr import EDVR, DCNv2Pack, modulated_deform_conv2d
+from srlab.archs.dcn import DCNv2Pack, modulated_deform_conv2d
+from srlab.archs.edvr import EDVR
 from srlab.archs.iconvsr import IconVSR, keyframe_indices
 from srlab.archs.spynet import SpyNet
 

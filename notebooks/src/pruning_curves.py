@@ -59,12 +59,12 @@ from tqdm.auto import tqdm
 import srlab
 from srlab import data, papers, plot, prune
 from srlab.archs import build
-from srlab.checkpoints import load_model
+from srlab.archs import load_model
 from srlab.complexity import count_params, flops
 from srlab.efficiency import crop_pairs, interleaved_times
-from srlab.evaluate import (confidence_interval, evaluate_images, mean_std, paired_differences,
-                            verdict)
-from srlab.io import imread, write_json
+from srlab.evaluate import (CpuTimer, confidence_interval, evaluate_images, markdown_table,
+                            mean_std, paired_differences, verdict)
+from srlab.io import read_images, write_json
 from srlab.notebook import Provenance, parse_seeds, resolve_parameters
 from srlab.train import TrainConfig, train
 
@@ -91,11 +91,12 @@ PROFILES = {
 P = resolve_parameters(globals(), PROFILES)
 if P.profile == "paper" and not (P.data_root or P.weights):
     raise ValueError("the paper profile trains on DIV2K: pass data_root= (or weights=)")
-prov = Provenance(P)
+provenance = Provenance(P)
+cpu = CpuTimer()  # CPU time, beside the wall time: the machine may be shared
 torch.set_num_threads(P.threads)
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
 out_dir.mkdir(parents=True, exist_ok=True)
-seed_list = parse_seeds(P.seeds)
+seeds = parse_seeds(P.seeds)
 print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
 print(P)
 
@@ -107,14 +108,8 @@ print(P)
 # the Y channel with `scale` pixels cropped at the border (the SR papers' protocol).
 
 # %%
-if P.data_root:
-    train_images = {p.stem: imread(p) for p in sorted(Path(P.data_root).glob("*.png"))}
-else:
-    train_images = data.bundled_images("train")
-if P.test_root:
-    test_images = {p.stem: imread(p) for p in sorted(Path(P.test_root).glob("*.png"))}
-else:
-    test_images = data.bundled_images("test")
+train_images = read_images(P.data_root) if P.data_root else data.bundled_images("train")
+test_images = read_images(P.test_root) if P.test_root else data.bundled_images("test")
 train_set = data.ImagePatches(train_images, scale=P.scale, patch_size=P.patch_size)
 lq, gt = crop_pairs(test_images, scale=P.scale, lr_size=P.eval_size)
 test_pairs = {f"img{i}": (lq[i], gt[i]) for i in range(lq.shape[0])}
@@ -181,7 +176,7 @@ print(f"latency: median of {P.repeats} interleaved rounds, input {tuple(x_lat.sh
 
 # %%
 scores = {name: {"before": [], "after": []} for name, _, _ in points}
-for seed in seed_list:
+for seed in seeds:
     torch.manual_seed(seed)
     if P.weights:
         base = load_model(P.weights)
@@ -278,7 +273,7 @@ axes[0].plot([], [], marker="*", ms=12, ls="none", color="gray", markeredgecolor
              label="seed notes' claim")
 axes[0].plot([], [], ls="--", color="gray", label="before fine-tuning")
 axes[0].legend(fontsize=8)
-fig.suptitle(f"RCAN C{C0} G{G0} B{B0} x{P.scale}: pruning curves ({len(seed_list)} seed(s))")
+fig.suptitle(f"RCAN C{C0} G{G0} B{B0} x{P.scale}: pruning curves ({len(seeds)} seed(s))")
 fig.tight_layout()
 plot.save(fig, out_dir / "pruning_curves.png")
 
@@ -386,10 +381,10 @@ for c in claims:
     ratio = ours["speedup"] / c["speedup"]
     speed_v = "held" if abs(ratio - 1) <= 0.1 else ("larger" if ratio > 1 else "smaller")
     claimed_db = "?" if c["delta_db"] is None else f"{c['delta_db']:+.2f}"
-    psnr_cells = " | ".join(f"{m:+.3f} ± {s:.3f}: **{v}**" for m, s, v in psnr_v.values())
-    rows.append(f"| {c['claim']} | {name} | {claimed_db} | {psnr_cells} "
-                f"| {100 * c['flops_reduction']:.0f} / {100 * red:.1f} %: **{flops_v}** "
-                f"| {c['speedup']:.1f} / {ours['speedup']:.2f}x: **{speed_v}** |")
+    psnr_cells = [f"{m:+.3f} ± {s:.3f}: **{v}**" for m, s, v in psnr_v.values()]
+    rows.append([c["claim"], name, claimed_db, *psnr_cells,
+                 f"{100 * c['flops_reduction']:.0f} / {100 * red:.1f} %: **{flops_v}**",
+                 f"{c['speedup']:.1f} / {ours['speedup']:.2f}x: **{speed_v}**"])
     verdicts.append(dict(claim=c["claim"], point=name, claimed_db=c["delta_db"],
                          psnr_before=psnr_v["before"], psnr_after=psnr_v["after"],
                          flops=flops_v, speed=speed_v, flops_reduction=red,
@@ -418,19 +413,20 @@ order_rows = []
 for text, d, sign in orderings:
     v = verdict(d, sign).replace("reproduced", "held")
     m, s = mean_std(d)
-    order_rows.append(f"| {text} | {m:+.3f} ± {s:.3f} dB | **{v}** |")
+    order_rows.append([text, f"{m:+.3f} ± {s:.3f} dB", f"**{v}**"])
     verdicts.append(dict(claim=text, mean_db=m, std_db=s, verdict=v))
 
-display(Markdown("\n".join(
-    [f"RCAN C{C0} G{G0} B{B0} x{P.scale}, {len(seed_list)} seed(s), fine-tuned "
-     f"{P.finetune_iters} iterations; latency at {torch.get_num_threads()} thread(s).", "",
-     "| claim (seed 002) | our point | ΔPSNR claimed (dB) | ours, straight after pruning "
-     "| ours, after fine-tuning | FLOPs removed claimed / ours | speed-up claimed / ours |",
-     "|---|---|---|---|---|---|---|", *rows, "",
-     "| ordering | paired difference (mean ± std) | verdict |", "|---|---|---|", *order_rows]
-)))
+claims_header = ["claim (seed 002)", "our point", "ΔPSNR claimed (dB)",
+                 "ours, straight after pruning", "ours, after fine-tuning",
+                 "FLOPs removed claimed / ours", "speed-up claimed / ours"]
+display(Markdown(
+    f"RCAN C{C0} G{G0} B{B0} x{P.scale}, {len(seeds)} seed(s), fine-tuned "
+    f"{P.finetune_iters} iterations; latency at {torch.get_num_threads()} thread(s).\n\n"
+    + markdown_table(claims_header, rows) + "\n\n"
+    + markdown_table(["ordering", "paired difference (mean ± std)", "verdict"], order_rows)
+))
 
 results["verdicts"] = verdicts
-results["provenance"] = prov.record()
+results["provenance"] = provenance.record() | {"cpu_time_s": cpu.seconds()}
 write_json(results_dir / "pruning_curves.json", results)
 print("wrote", results_dir / "pruning_curves.json")

@@ -4,15 +4,20 @@
     model = build("rcan_x4", use_ca=False)     # the same, with one ablation switch flipped
     model = build("edsr", num_block=4)         # an arch name: its constructor defaults + overrides
 
+    model = load_model("runs/rcan/latest.pth") # an srlab checkpoint: rebuilt by name, then loaded
+
 Constructor arguments and state_dict keys are BasicSR's, so its checkpoints load with
 srlab.checkpoints.load(model, path)."""
 
 from __future__ import annotations
 
 import inspect
+import os
+from collections.abc import Mapping
 
 from torch import nn
 
+from srlab import checkpoints
 from srlab.archs.basicvsr import BasicVSR
 from srlab.archs.discriminator import VGGStyleDiscriminator
 from srlab.archs.edsr import EDSR
@@ -22,6 +27,7 @@ from srlab.archs.rcan import RCAN
 from srlab.archs.rrdbnet import RRDBNet
 from srlab.archs.spynet import SpyNet
 from srlab.archs.srresnet import MSRResNet
+from srlab.checks import check_int
 
 ARCHS: dict[str, type[nn.Module]] = {
     "edsr": EDSR,
@@ -90,11 +96,47 @@ IMAGE_SR_PRESETS: dict[str, int] = {
 }
 
 
+# Integer arguments, by name: counts of channels, frames and factors must be at least 1; counts
+# of blocks, groups and padding frames may be 0 (an empty trunk is a legal, if useless, model).
+AT_LEAST_ONE = (
+    "num_in_ch", "num_out_ch", "num_feat", "num_feat_hr", "num_grow_ch", "num_frame",
+    "squeeze_factor", "deformable_groups", "upscale", "scale", "input_size",
+)  # fmt: skip
+AT_LEAST_ZERO = (
+    "num_block", "num_group", "num_extract_block", "num_reconstruct_block", "keyframe_stride",
+    "temporal_padding", "center_frame_idx",
+)  # fmt: skip
+
+# What one argument implies for another, per arch: checked before the constructor runs, so that the
+# error names the arguments rather than a layer deep inside. (test, message with the arguments).
+RULES: dict[str, list[tuple]] = {
+    "rcan": [(
+        lambda a: a["num_feat"] // a["squeeze_factor"] >= 1,
+        "RCAN's channel attention squeezes num_feat={num_feat} channels to num_feat // "
+        "squeeze_factor={squeeze_factor} = 0 channels: num_feat must be at least squeeze_factor",
+    )],
+    "edvr": [(
+        lambda a: a["num_feat"] % a["deformable_groups"] == 0,
+        "EDVR's deformable convolutions split num_feat={num_feat} channels into "
+        "deformable_groups={deformable_groups} groups: num_feat must be a multiple of "
+        "deformable_groups",
+    )],
+    "iconvsr": [(
+        lambda a: not a["use_refill"] or a["num_feat"] % 8 == 0,
+        "IconVSR's refill runs EDVR's alignment, whose deformable convolutions split num_feat="
+        "{num_feat} channels into 8 groups: num_feat must be a multiple of 8 (or use_refill=False)",
+    )],
+}  # fmt: skip
+
+
 def build(name: str, **overrides) -> nn.Module:
     """Build a preset or an arch by name; `overrides` replace or add constructor arguments.
 
-    The result carries model.srlab_config = {"arch": arch name, "kwargs": every argument given},
-    which srlab.checkpoints.save stores so that load_model can rebuild the same model."""
+    Integer arguments and the arch's RULES are checked first, by argument name. The result
+    carries model.srlab_config = {"arch": arch name, "kwargs": every argument given}, which
+    srlab.checkpoints.save stores so that load_model can rebuild the same model."""
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a preset or an arch name (str), got {name!r}")
     if name in PRESETS:
         arch, preset_kwargs = PRESETS[name]
         kwargs = {**preset_kwargs, **overrides}
@@ -105,13 +147,43 @@ def build(name: str, **overrides) -> nn.Module:
             f"unknown model {name!r}; presets: {', '.join(PRESETS)}; archs: {', '.join(ARCHS)}"
         )
     cls = ARCHS[arch]
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    unknown = [k for k in kwargs if k not in accepted]
+    params = {k: p for k, p in inspect.signature(cls.__init__).parameters.items() if k != "self"}
+    unknown = [k for k in kwargs if k not in params]
     if unknown:
         raise TypeError(
             f"{cls.__name__} ({name!r}) got unknown argument(s) {', '.join(unknown)}; "
-            f"it accepts: {', '.join(accepted)}"
+            f"it accepts: {', '.join(params)}"
         )
+    args = {k: p.default for k, p in params.items()} | kwargs  # every argument, as it will be
+    for key in AT_LEAST_ONE + AT_LEAST_ZERO:
+        if key in args and args[key] is not None:
+            check_int(args[key], f"{cls.__name__} {key}", low=1 if key in AT_LEAST_ONE else 0)
+    for test, message in RULES.get(arch, []):
+        if not test(args):
+            raise ValueError(message.format(**args))
     model = cls(**kwargs)
     model.srlab_config = {"arch": arch, "kwargs": kwargs}
     return model
+
+
+def load_model(path: str | os.PathLike) -> nn.Module:
+    """Rebuild the model an srlab checkpoint names (srlab.checkpoints.save) and load its weights
+    strictly; errors name the file. Returned in eval mode (call .train() to continue training)."""
+    checkpoint = checkpoints.read(path)
+    info = checkpoint.get("srlab")
+    if not isinstance(info, Mapping) or "arch" not in info:
+        raise ValueError(
+            f"{path} is not an srlab checkpoint (no 'srlab' entry naming the arch); build the "
+            "model with srlab.archs.build and call srlab.checkpoints.load(model, path)"
+        )
+    arch, kwargs = info["arch"], info.get("kwargs", {})
+    if arch not in ARCHS and arch not in PRESETS:
+        raise ValueError(
+            f"{path} holds a {arch!r} model (saved by srlab {info.get('version', '?')}), "
+            f"which this srlab does not know; archs: {', '.join(ARCHS)}"
+        )
+    try:
+        model = build(arch, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{path}: cannot rebuild its {arch!r} model: {err}") from err
+    return checkpoints.load(model, checkpoint, strict=True, source=path).eval()

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from srlab.archs.blocks import ResidualBlockNoBN, flow_warp, make_layer, pixel_shuffle_x4
 from srlab.archs.spynet import SpyNet
-from srlab.checks import check_tensor, check_video
+from srlab.checks import check_int, check_tensor, check_video
 
 PROPAGATIONS = ("bidirectional", "unidirectional")
 ALIGNMENTS = ("feature", "image", "none")
@@ -108,14 +108,11 @@ def cut_links(num_frames: int, segments: int = 1, interval: int | None = None):
     across chunks at no cost in latency; that is the difference from segments.
 
     Returns (cut_forward, cut_backward): sets of link indices each branch does not cross."""
-    if isinstance(segments, bool) or not isinstance(segments, int) or not 1 <= segments:
-        raise ValueError(f"segments must be a positive int, got {segments!r}")
+    check_int(segments, "segments", low=1)
     if segments > num_frames:
         raise ValueError(f"segments ({segments}) cannot exceed the number of frames ({num_frames})")
-    if interval is not None and (
-        isinstance(interval, bool) or not isinstance(interval, int) or interval < 1
-    ):
-        raise ValueError(f"interval must be None or a positive int, got {interval!r}")
+    if interval is not None:
+        check_int(interval, "interval", low=1)
     sizes = [num_frames // segments + (k < num_frames % segments) for k in range(segments)]
     starts = torch.tensor(sizes).cumsum(0)[:-1].tolist()  # first frame of segments 2..K
     cut_forward = {s - 1 for s in starts}
@@ -207,58 +204,61 @@ class BasicVSR(nn.Module):
         segments, interval: local propagation (see cut_links). A unidirectional model is causal
             already, so interval changes nothing there."""
         check_video(lqs, "lqs", min_frames=2)
-        t = lqs.shape[1]
+        b, t, _, h, w = lqs.shape
+        bidirectional = self.propagation == "bidirectional"
         cut_forward, cut_backward = cut_links(t, segments, interval)
         if flows is not None:
             flows_forward, flows_backward = unpack_flows(flows, lqs)
-        elif self.spynet is not None:
-            bidirectional = self.propagation == "bidirectional"
+        elif self.spynet is not None:  # alignment's flow, each (b, t-1, 2, h, w)
             flows_forward, flows_backward = estimate_flows(self.spynet, lqs, backward=bidirectional)
         else:
             flows_forward = flows_backward = None
 
-        if self.propagation == "bidirectional":
-            feats_backward = self.propagate(
-                self.backward_trunk, lqs, flows_backward, cut_backward, backward=True
-            )
-        feats_forward = self.propagate(self.forward_trunk, lqs, flows_forward, cut_forward)
+        # Backward propagation, from the last frame to the first. A branch starts (zero state) at
+        # its first frame and after every cut link (local propagation, see cut_links).
+        feats_backward = []
+        if bidirectional:
+            feat = lqs.new_zeros(b, self.num_feat, h, w)
+            for i in range(t - 1, -1, -1):
+                if i < t - 1 and i not in cut_backward:  # frame i+1's state reaches frame i
+                    arrived = self.align(feat, lqs[:, i + 1], flows_backward, i)
+                else:
+                    arrived = self.nothing_arrives(feat, lqs[:, i])
+                # aggregation: residual blocks over the current frame and what arrived
+                feat = self.backward_trunk(torch.cat([lqs[:, i], *arrived], dim=1))
+                feats_backward.insert(0, feat)  # (b, num_feat, h, w), in frame order
 
+        # Forward propagation, from the first frame to the last; each frame is then fused with
+        # its backward feature and upsampled.
         outs = []
+        feat = lqs.new_zeros(b, self.num_feat, h, w)
         for i in range(t):
-            feat = feats_forward[i]  # (b, num_feat, h, w)
-            if self.propagation == "bidirectional":
-                feat = self.lrelu(self.fusion(torch.cat([feats_backward[i], feat], dim=1)))
-            outs.append(upsample_x4(self, feat, lqs[:, i]))
+            if i > 0 and i - 1 not in cut_forward:  # frame i-1's state reaches frame i
+                arrived = self.align(feat, lqs[:, i - 1], flows_forward, i - 1)
+            else:
+                arrived = self.nothing_arrives(feat, lqs[:, i])
+            feat = self.forward_trunk(torch.cat([lqs[:, i], *arrived], dim=1))  # aggregation
+            out = feat
+            if bidirectional:  # fusion: a 1x1 conv over both branches' features
+                out = self.lrelu(self.fusion(torch.cat([feats_backward[i], feat], dim=1)))
+            outs.append(upsample_x4(self, out, lqs[:, i]))  # upsampling: (b, 3, 4h, 4w)
         return torch.stack(outs, dim=1)  # (b, t, 3, 4h, 4w)
 
-    def propagate(
-        self,
-        trunk: nn.Module,
-        lqs: Tensor,
-        flows: Tensor | None,
-        cuts: set[int],
-        *,
-        backward: bool = False,
+    def align(
+        self, feat: Tensor, neighbour: Tensor, flows: Tensor | None, link: int
     ) -> list[Tensor]:
-        """One branch. Walks t-1 -> 0 if `backward` (taking frame i+1's state, aligned with
-        flows_backward[:, i]) else 0 -> t-1 (frame i-1's state, aligned with flows_forward[:, i-1]).
-        A branch starts afresh (zero state) at its first frame and after every link in `cuts`.
-        Returns t feature maps (b, num_feat, h, w), in frame order."""
-        b, t, _, h, w = lqs.shape
-        feats = []
-        feat = lqs.new_zeros(b, self.num_feat, h, w)
-        for i in range(t - 1, -1, -1) if backward else range(t):
-            j = i + 1 if backward else i - 1  # the neighbour whose state arrives at frame i
-            link = min(i, j)  # flows[:, link] warps frame j onto frame i
-            linked = 0 <= j < t and link not in cuts
-            inputs = [lqs[:, i]]
-            if self.alignment == "image":
-                zeros = torch.zeros_like(lqs[:, i])
-                inputs.append(flow_warp(lqs[:, j], flows[:, link]) if linked else zeros)
-            if not linked:
-                feat = torch.zeros_like(feat)
-            elif self.alignment == "feature":
-                feat = flow_warp(feat, flows[:, link])
-            feat = trunk(torch.cat([*inputs, feat], dim=1))  # (b, num_feat, h, w)
-            feats.append(feat)
-        return feats[::-1] if backward else feats
+        """Alignment: what reaches the current frame from its neighbour over link `link`
+        (flows[:, link] warps the neighbour onto the current frame), as the trunk's inputs after
+        the current frame. feature: [the state, warped]; image: [the neighbouring LR frame,
+        warped; the state as it is]; none: [the state as it is]."""
+        if self.alignment == "feature":
+            return [flow_warp(feat, flows[:, link])]
+        if self.alignment == "image":
+            return [flow_warp(neighbour, flows[:, link]), feat]
+        return [feat]
+
+    def nothing_arrives(self, feat: Tensor, lq: Tensor) -> list[Tensor]:
+        """The trunk's inputs after the current frame where a branch starts: zeros in place of
+        the state (and of the warped neighbour, with alignment="image")."""
+        zeros = [torch.zeros_like(feat)]
+        return [torch.zeros_like(lq), *zeros] if self.alignment == "image" else zeros

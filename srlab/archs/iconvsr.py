@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from einops import rearrange
 from torch import Tensor, nn
 
+from srlab import checkpoints
 from srlab.archs.basicvsr import (
     ConvResidualBlocks,
     Flows,
@@ -29,14 +30,13 @@ from srlab.archs.basicvsr import (
 from srlab.archs.blocks import flow_warp
 from srlab.archs.edvr import EDVRFeatureExtractor
 from srlab.archs.spynet import SpyNet
-from srlab.checks import check_video
+from srlab.checks import check_int, check_video
 
 
 def keyframe_indices(num_frames: int, stride: int) -> list[int]:
     """Frames 0, stride, 2*stride, ... and always the last frame (BasicSR's rule).
     stride=0 means no keyframes: the refill is switched off at inference."""
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 0:
-        raise ValueError(f"keyframe_stride must be a non-negative int, got {stride!r}")
+    check_int(stride, "keyframe_stride", low=0)
     if stride == 0:
         return []
     return sorted({*range(0, num_frames, stride), num_frames - 1})
@@ -79,8 +79,6 @@ class IconVSR(nn.Module):
         if use_refill:
             self.edvr = EDVRFeatureExtractor(num_feat=num_feat, num_frame=2 * temporal_padding + 1)
             if edvr_path:
-                from srlab import checkpoints  # here: it imports the arch registry
-
                 # weights_only, strict, named mismatches; "params" first, as BasicSR reads it
                 checkpoints.load(self.edvr, edvr_path, prefer_ema=False)
         # alignment

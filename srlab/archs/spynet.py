@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from srlab import checkpoints
 from srlab.archs.blocks import flow_warp
 from srlab.checks import check_image, check_same_shape
 
@@ -56,8 +57,6 @@ class SpyNet(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
         if load_path:
-            from srlab import checkpoints  # here: srlab.checkpoints imports the arch registry
-
             # BasicSR's SpyNet reads "params" first: so do we
             state = checkpoints.state_dict_of(checkpoints.read(load_path), prefer_ema=False)
             # The official SpyNet file predates the buffers; they are constants, so fill them in.

@@ -38,8 +38,11 @@ def _images(folder: Path) -> list[Path]:
 
 def _size(path: Path) -> tuple[int, int]:
     """(height, width) of an image file, from its header (nothing is decoded)."""
-    with Image.open(path) as im:
-        return im.height, im.width
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"cannot read image {path}: {err} (damaged? copy it again)") from err
 
 
 def _listing(names, limit: int = 10) -> str:
@@ -60,7 +63,15 @@ def _check_sizes(hr: Path, lr: Path, scale: int) -> None:
 
 def _read(paths: list[Path], scale: int | None = None) -> Tensor:
     """Image files -> (n, 3, h, w) float tensor; mod-cropped to `scale` if given (HR frames)."""
-    imgs = [imread(p) if scale is None else mod_crop(imread(p), scale) for p in paths]
+    imgs = []
+    for p in paths:
+        img = imread(p)  # its errors name the file
+        if scale is not None:
+            try:
+                img = mod_crop(img, scale)
+            except ValueError as err:
+                raise ValueError(f"{p}: {err}") from err
+        imgs.append(img)
     return torch.stack([to_tensor(img) for img in imgs])
 
 

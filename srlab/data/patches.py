@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from srlab.checks import check_scale
+from srlab.checks import check_int, check_scale
 from srlab.data.folders import VideoFolder, _size
 from srlab.data.synthetic import SyntheticClip, _bundled_videos, downscale_flow
 from srlab.degradations import add_gaussian_noise, check_degradation
@@ -114,8 +114,7 @@ def _check_sampler_args(
                                ("num_frames", num_frames, 2)):  # fmt: skip
         if value is None and name == "num_frames":
             continue
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:
-            raise ValueError(f"{name} must be an integer >= {least}, got {value!r}")
+        check_int(value, name, low=least)
     return check_scale(scale), check_degradation(degradation)
 
 
