@@ -67,7 +67,6 @@ P = resolve_parameters(globals(), PROFILES)
 
 # %%
 import statistics
-import time
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -78,10 +77,11 @@ from tqdm.auto import tqdm
 
 from srlab import data, papers, plot
 from srlab.archs import build
+from srlab.checkpoints import load_shared
 from srlab.complexity import count_params
 from srlab.degradations import degrade, imresize
-from srlab.evaluate import (confidence_interval, evaluate_bicubic, evaluate_images, mean_std,
-                            paired_differences, verdict)
+from srlab.evaluate import (CpuTimer, count_verdicts, evaluate_bicubic, evaluate_images,
+                            markdown_table, mean_std, paired_differences, paired_effect)
 from srlab.io import mod_crop, quantize, to_tensor, write_json
 from srlab.notebook import Provenance, parse_seeds
 from srlab.train import TrainConfig, train
@@ -94,7 +94,7 @@ if P.profile == "paper" and not P.data_root:
 if P.threads:
     torch.set_num_threads(P.threads)
 provenance = Provenance(P)
-cpu_start = time.process_time()  # CPU time, beside the wall time: the machine may be shared
+cpu = CpuTimer()  # CPU time, beside the wall time: the machine may be shared
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 seeds = parse_seeds(P.seeds)
 crop_border = scale  # the protocol of the SR tables: crop `scale` pixels, PSNR on Y
@@ -206,8 +206,8 @@ for seed in seeds:
     init = build("rcan", **arch).state_dict()  # the full model's initial weights
     for v in variants:
         model = build("rcan", **arch, use_lsc=v[0], use_ssc=v[1], use_ca=v[2]).to(device)
-        missing, unexpected = model.load_state_dict(init, strict=False)
-        assert not missing and all(".attention." in key for key in unexpected)
+        own = load_shared(model, init)  # the keys that keep their own values: none
+        assert not own, own
         history = train(model, train_set, TrainConfig(**config, seed=seed))
         losses[v][seed] = history["loss"]
         scores[v][seed] = evaluate_images(
@@ -231,16 +231,14 @@ runs.close()
 # %%
 psnr = {v: [statistics.fmean(scores[v][s].values()) for s in seeds] for v in variants}
 diffs = {v: paired_differences(psnr[v], psnr[full]) for v in variants}
-rows = ["| variant | params | ours (dB) | ours - full (dB) | paper (dB) | paper - full (dB) |",
-        "|---|---:|---:|---:|---:|---:|"]
+rows = []
 for v in variants:
     (m, s), (dm, ds) = mean_std(psnr[v]), mean_std(diffs[v])
-    rows.append(
-        f"| {labels[v]} | {params[v]:,} | {m:.2f} ± {s:.2f} | {dm:+.2f} ± {ds:.2f} "
-        f"| {paper_psnr[v]:.2f} | {paper_psnr[v] - paper_psnr[full]:+.2f} |"
-    )
-rows.append(f"| bicubic | 0 | {bicubic:.2f} | {bicubic - mean_std(psnr[full])[0]:+.2f} | | |")
-display(Markdown("\n".join(rows)))
+    rows.append([labels[v], f"{params[v]:,}", f"{m:.2f} ± {s:.2f}", f"{dm:+.2f} ± {ds:.2f}",
+                 f"{paper_psnr[v]:.2f}", f"{paper_psnr[v] - paper_psnr[full]:+.2f}"])
+rows.append(["bicubic", 0, f"{bicubic:.2f}", f"{bicubic - mean_std(psnr[full])[0]:+.2f}", "", ""])
+header = ["variant", "params", "ours (dB)", "ours - full (dB)", "paper (dB)", "paper - full (dB)"]
+display(Markdown(markdown_table(header, rows, align="lrrrrr")))
 
 # %%
 x = np.arange(len(variants))
@@ -328,13 +326,10 @@ for i, switch in enumerate(("LSC", "SSC", "CA")):
     for v in variants:
         if v[i]:
             off = tuple(False if j == i else on for j, on in enumerate(v))
-            d = paired_differences(psnr[v], psnr[off])
             paper_d = paper_psnr[v] - paper_psnr[off]
-            orderings.append(dict(
-                switch=switch, on=labels[v], off=labels[off], paper_diff=round(paper_d, 4),
-                diffs=d, mean=mean_std(d)[0], std=mean_std(d)[1], ci95=confidence_interval(d),
-                verdict=verdict(d, paper_d),
-            ))
+            orderings.append(dict(switch=switch, on=labels[v], off=labels[off],
+                                  paper_diff=round(paper_d, 4),
+                                  **paired_effect(psnr[v], psnr[off], paper_d)))
 lines = []
 for o in orderings:
     lines.append(
@@ -342,8 +337,7 @@ for o in orderings:
         f"{o['mean']:+.2f} ± {o['std']:.2f} dB over {len(seeds)} seed(s), 95% CI "
         f"[{o['ci95'][0]:+.2f}, {o['ci95'][1]:+.2f}]: **{o['verdict']}**"
     )
-counts = {k: sum(o["verdict"] == k for o in orderings) for k in ("reproduced", "reversed",
-                                                               "not resolved")}
+counts = count_verdicts(orderings)
 summary = (
     f"Of the paper's {len(orderings)} one-switch orderings, {counts['reproduced']} are reproduced, "
     f"{counts['reversed']} reversed and {counts['not resolved']} not resolved at this scale."
@@ -363,7 +357,7 @@ display(Markdown("\n".join(lines) + "\n\n" + summary))
 
 # %%
 results = dict(
-    provenance=provenance.record() | {"cpu_time_s": round(time.process_time() - cpu_start, 1)},
+    provenance=provenance.record() | {"cpu_time_s": cpu.seconds()},
     protocol=dict(scale=scale, crop_border=crop_border, y_channel=True, degradation=P.degradation,
                   test_images=list(test_pairs), outputs="clamped and rounded to 8 bits"),
     bicubic=dict(mean=bicubic, per_image=bicubic_scores),
