@@ -1,5 +1,5 @@
 """Every notebook executes at its smoke profile (any cell error fails), and each committed .ipynb
-holds exactly the cells of its source in notebooks/src/ (built by tools/nb.py)."""
+holds exactly the cells of its source in notebooks/src/ (read by jupytext, built by tools/nb.py)."""
 
 import copy
 import functools
@@ -20,7 +20,7 @@ import pytest
 from srlab.io import imwrite, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.startswith("."))
 sys.path.insert(0, str(ROOT / "tools"))
 import nb as nbtool  # noqa: E402
 
@@ -41,6 +41,22 @@ def test_committed_notebook_matches_its_source(path):
     assert [(c.cell_type, c.source) for c in committed] == [(c.cell_type, c.source) for c in built]
     params = [c for c in committed if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one papermill parameters cell"
+
+
+def test_sources_are_read_by_jupytext_with_or_without_a_header():
+    """A source that jupytext wrote (with its YAML header) and one without give the same cells."""
+    text = '# %% [markdown]\n# Title\n\n# %% tags=["parameters"]\nprofile: str = "quick"\n'
+    header = (
+        "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       extension: .py\n"
+        "#       format_name: percent\n#       format_version: '1.3'\n#   kernelspec:\n"
+        "#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+    )
+    for source in (text, header + text):
+        cells = nbtool.parse(source)
+        assert [(c.cell_type, c.source, c.metadata) for c in cells] == [
+            ("markdown", "Title", {}),
+            ("code", 'profile: str = "quick"', {"tags": ["parameters"]}),
+        ]
 
 
 @pytest.mark.slow
