@@ -154,7 +154,7 @@ def explore(
             description=f"view {axis}",
             continuous_update=False,
             readout_format=".2f",
-        )  # fmt: skip
+        )
         for axis in ("y", "x")
     }
     output = widgets.Output()
@@ -204,7 +204,8 @@ def _model_factories(
         for name in archs.pretrained_names():
             model = archs.pretrained(name)  # a few hundred kB each: loaded now, for its scale
             if isinstance(getattr(model, "scale", None), int):  # image SR, not video
-                factories[f"{name} (trained here)"] = (model.scale, lambda model=model: model)
+                factory = (model.scale, lambda model=model: model)
+                factories.setdefault(f"{name} (trained here)", factory)  # unless passed in models
     if presets:
         for preset, scale in archs.IMAGE_SR_PRESETS.items():
             factories[f"{preset} (random weights)"] = (scale, lambda p=preset: _build(p))
