@@ -82,10 +82,10 @@ def test_an_int_is_accepted_where_a_string_of_seeds_is_expected():
 
 
 def test_relative_dir_parameters_are_relative_to_the_notebooks_folder(tmp_path):
-    ns = namespace(out_dir="../figures", results_dir=str(tmp_path), data_dir="")
+    ns = namespace(out_dir="figs/new", results_dir=str(tmp_path), data_dir="")
     ns["__annotations__"] = {**ns["__annotations__"], "out_dir": str, "results_dir": str,
                              "data_dir": str}  # fmt: skip
     p = notebook.resolve_parameters(ns, PROFILES)
-    assert p.out_dir == str(notebook.NOTEBOOKS_DIR.parent / "figures")
+    assert p.out_dir == str(notebook.NOTEBOOKS_DIR / "figs" / "new")  # not the kernel's cwd
     assert p.results_dir == str(tmp_path)  # absolute: as given
     assert p.data_dir == ""  # empty: the notebook's own default, whatever it means there
