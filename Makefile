@@ -1,5 +1,6 @@
 # Two commands set everything up on a fresh machine with Python 3.10+ and pip:
 #   make demo   create .venv, install srlab with its extras, run notebooks/quickstart.ipynb headlessly
+#               into out/ (ignored by git: the checkout stays clean)
 #   make test   the same environment, then ruff and the test suite (what CI runs)
 PYTHON ?= python3
 VENV   := .venv
@@ -19,8 +20,9 @@ $(VENV)/.installed: pyproject.toml
 env: $(VENV)/.installed
 
 demo: env
-	mkdir -p figures out
-	$(PY) -m papermill notebooks/quickstart.ipynb out/quickstart.ipynb -k python3 --cwd notebooks
+	mkdir -p out
+	$(PY) -m papermill notebooks/quickstart.ipynb out/quickstart.ipynb -k python3 \
+		-p out_dir "$(CURDIR)/out/figures" -p results_dir "$(CURDIR)/out/results"
 
 lint: env
 	$(PY) -m ruff check srlab tests benchmarks tools

@@ -3,14 +3,21 @@
 A notebook's `parameters` cell holds annotated literals (`iters: int | None = None  # help`);
 papermill injects `-p name value` overrides as a cell right after it. The first code cell after
 that calls `resolve_parameters(globals(), PROFILES)`, which
-- fails on a parameter the notebook does not declare (papermill itself only warns): any
-  lower-case global holding a literal that the parameters cell did not annotate,
-- checks each value against its annotation,
+- fails on a parameter the notebook does not declare (papermill itself only warns): any name
+  papermill's injected cell sets that the parameters cell did not annotate (in any case, with or
+  without a leading underscore), and any lower-case global holding a literal that it did not
+  annotate,
+- checks each value against its annotation (an int is accepted where a str is expected:
+  papermill passes `-p seeds 0` as the int 0),
+- makes the folders of `*_dir` parameters independent of where the kernel runs: a relative path
+  is relative to the notebooks folder, where the defaults ("../figures", "../results") point
+  from, so papermill from the project root, from notebooks/ or JupyterLab all write in the project,
 - fills every parameter left at None from the chosen profile (smoke | quick | paper).
 """
 
 from __future__ import annotations
 
+import ast
 import datetime as _dt
 import os
 import subprocess
@@ -25,6 +32,9 @@ import srlab
 # Names IPython puts in every user namespace; everything else that holds a literal was a parameter.
 _IPYTHON_NAMES = {"In", "Out", "get_ipython", "exit", "quit", "open"}
 _LITERAL_TYPES = (str, int, float, bool, list, dict, tuple, type(None))
+# The folder the notebooks live in, which their `*_dir` defaults are written relative to. An
+# installed (not editable) srlab has none: relative paths then stay relative to the kernel's cwd.
+NOTEBOOKS_DIR = Path(srlab.__file__).resolve().parents[1] / "notebooks"
 
 
 def _allowed_types(annotation) -> tuple[type, ...]:
@@ -45,7 +55,8 @@ def resolve_parameters(namespace: dict[str, Any], profiles: dict[str, dict[str, 
     declared = namespace.get("__annotations__", {})
     if "profile" not in declared:
         raise ValueError("the parameters cell must declare `profile: str = ...`")
-    unknown = sorted(
+    unknown = {k for k in _injected_names(namespace) if k not in declared}
+    unknown |= {
         k
         for k, v in namespace.items()
         if not k.startswith("_")
@@ -53,19 +64,29 @@ def resolve_parameters(namespace: dict[str, Any], profiles: dict[str, dict[str, 
         and k not in declared
         and k not in _IPYTHON_NAMES
         and isinstance(v, _LITERAL_TYPES)
-    )
+    }
     if unknown:
+        hints = [
+            f"{k!r} -> {d!r}?" for k in sorted(unknown) for d in declared
+            if k.strip("_").lower() == d.lower()
+        ]  # fmt: skip
         raise ValueError(
-            f"unknown notebook parameter(s) {unknown}; this notebook takes {sorted(declared)}"
+            f"unknown notebook parameter(s) {sorted(unknown)}"
+            + (f" (did you mean {', '.join(hints)})" if hints else "")
+            + f"; this notebook takes {sorted(declared)}"
         )
     values = {name: namespace[name] for name in declared}
     for name, annotation in declared.items():
         allowed = _allowed_types(annotation)
         value = values[name]
+        if str in allowed and int not in allowed and type(value) is int:
+            value = values[name] = str(value)  # `-p seeds 0`: a list of one seed
         if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
             raise TypeError(
                 f"parameter {name!r} must be {annotation}, got {value!r} ({type(value).__name__})"
             )
+        if name.endswith("_dir") and isinstance(value, str) and value:
+            values[name] = project_path(value)
     profile = values["profile"]
     if profile not in profiles:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(profiles)}")
@@ -75,6 +96,30 @@ def resolve_parameters(namespace: dict[str, Any], profiles: dict[str, dict[str, 
         if values[name] is None:
             values[name] = value
     return types.SimpleNamespace(**values)
+
+
+def project_path(path: str) -> str:
+    """A `*_dir` parameter's folder, as an absolute path: a relative one is taken relative to the
+    notebooks folder (where "../figures" means the project's figures/), not to the kernel's cwd,
+    which depends on how the notebook was started."""
+    if os.path.isabs(path) or not NOTEBOOKS_DIR.is_dir():
+        return path
+    return os.path.normpath(NOTEBOOKS_DIR / path)
+
+
+def _injected_names(namespace: dict[str, Any]) -> list[str]:
+    """The names papermill's injected cell assigns, read from IPython's input history (`In`):
+    papermill starts that cell with the comment "# Parameters". [] when there is none."""
+    for source in reversed(namespace.get("In", [])):
+        if isinstance(source, str) and source.startswith("# Parameters\n"):
+            return [
+                target.id
+                for node in ast.parse(source).body
+                if isinstance(node, ast.Assign)
+                for target in node.targets
+                if isinstance(target, ast.Name)
+            ]
+    return []
 
 
 def parse_seeds(seeds: str) -> list[int]:

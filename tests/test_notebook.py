@@ -57,3 +57,35 @@ def test_provenance_records_parameters_and_commit():
     assert rec["parameters"]["iters"] == 100
     assert {"git_commit", "srlab_version", "date_utc", "wall_time_s", "threads"} <= set(rec)
     assert set(rec["load_average_1min"]) == {"start", "end"}
+
+
+def test_a_name_papermill_injected_must_be_declared_in_any_case():
+    """papermill's injected cell (in IPython's input history) may set only declared names:
+    `-p ITERS 5` or `-p _iters 5` would otherwise be ignored without a word."""
+    for name in ("ITERS", "_iters", "Iters"):
+        cell = f"# Parameters\nprofile = 'smoke'\n{name} = 5\n"
+        with pytest.raises(ValueError, match=rf"\['{name}'\] \(did you mean '{name}' -> 'iters'"):
+            notebook.resolve_parameters(namespace(In=["", cell], **{name: 5}), PROFILES)
+    cell = "# Parameters\nprofile = 'smoke'\niters = 5\n"
+    assert notebook.resolve_parameters(namespace(In=["", cell], iters=5), PROFILES).iters == 5
+
+
+def test_an_int_is_accepted_where_a_string_of_seeds_is_expected():
+    """papermill passes `-p seeds 0` as the int 0, `-p seeds 0,1` as the str "0,1"."""
+    ns = namespace(seeds=0)
+    ns["__annotations__"] = {**ns["__annotations__"], "seeds": str | None}
+    p = notebook.resolve_parameters(ns, PROFILES)
+    assert p.seeds == "0" and notebook.parse_seeds(p.seeds) == [0]
+    ns["seeds"] = True  # a bool is not a list of seeds
+    with pytest.raises(TypeError, match="seeds"):
+        notebook.resolve_parameters(ns, PROFILES)
+
+
+def test_relative_dir_parameters_are_relative_to_the_notebooks_folder(tmp_path):
+    ns = namespace(out_dir="figs/new", results_dir=str(tmp_path), data_dir="")
+    ns["__annotations__"] = {**ns["__annotations__"], "out_dir": str, "results_dir": str,
+                             "data_dir": str}  # fmt: skip
+    p = notebook.resolve_parameters(ns, PROFILES)
+    assert p.out_dir == str(notebook.NOTEBOOKS_DIR / "figs" / "new")  # not the kernel's cwd
+    assert p.results_dir == str(tmp_path)  # absolute: as given
+    assert p.data_dir == ""  # empty: the notebook's own default, whatever it means there

@@ -1,11 +1,14 @@
 """Every notebook executes at its smoke profile (any cell error fails), and each committed .ipynb
-holds exactly the cells of its source in notebooks/src/ (built by tools/nb.py)."""
+holds exactly the cells of its source in notebooks/src/ (read by jupytext, built by tools/nb.py)."""
 
 import copy
 import functools
 import json
 import math
 import operator
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 from srlab.io import imwrite, to_tensor
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.startswith("."))
 sys.path.insert(0, str(ROOT / "tools"))
 import nb as nbtool  # noqa: E402
 
@@ -38,6 +41,22 @@ def test_committed_notebook_matches_its_source(path):
     assert [(c.cell_type, c.source) for c in committed] == [(c.cell_type, c.source) for c in built]
     params = [c for c in committed if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1, "exactly one papermill parameters cell"
+
+
+def test_sources_are_read_by_jupytext_with_or_without_a_header():
+    """A source that jupytext wrote (with its YAML header) and one without give the same cells."""
+    text = '# %% [markdown]\n# Title\n\n# %% tags=["parameters"]\nprofile: str = "quick"\n'
+    header = (
+        "# ---\n# jupyter:\n#   jupytext:\n#     text_representation:\n#       extension: .py\n"
+        "#       format_name: percent\n#       format_version: '1.3'\n#   kernelspec:\n"
+        "#     display_name: Python 3\n#     language: python\n#     name: python3\n# ---\n\n"
+    )
+    for source in (text, header + text):
+        cells = nbtool.parse(source)
+        assert [(c.cell_type, c.source, c.metadata) for c in cells] == [
+            ("markdown", "Title", {}),
+            ("code", 'profile: str = "quick"', {"tags": ["parameters"]}),
+        ]
 
 
 @pytest.mark.slow
@@ -212,9 +231,12 @@ def test_basicvsr_ablation_rejects_an_unknown_knob(tmp_path):
         run_smoke("basicvsr_ablation", tmp_path, knob="blur")
 
 
-def test_unknown_parameter_fails_the_run(tmp_path):
+@pytest.mark.parametrize("name", ["not_a_parameter", "SCALE", "_scale"])
+def test_unknown_parameter_fails_the_run(tmp_path, name):
+    """Any name that is not declared, whatever its case or a leading underscore: papermill itself
+    only warns, and `-p SCALE 2` would otherwise run at scale 4 without a word."""
     path = ROOT / "notebooks" / "quickstart.ipynb"
-    with pytest.raises(papermill.PapermillExecutionError, match="not_a_parameter"):
+    with pytest.raises(papermill.PapermillExecutionError, match=name):
         papermill.execute_notebook(
             str(path),
             str(tmp_path / "out.ipynb"),
@@ -222,12 +244,37 @@ def test_unknown_parameter_fails_the_run(tmp_path):
                 "profile": "smoke",
                 "out_dir": str(tmp_path),
                 "results_dir": str(tmp_path),
-                "not_a_parameter": 1,
+                name: 2,
             },
             kernel_name="python3",
             cwd=str(path.parent),
             progress_bar=False,
         )
+
+
+@pytest.mark.slow
+def test_papermill_from_the_project_root_writes_inside_the_project(tmp_path):
+    """The README's command, run from the root without --cwd: the kernel's working directory is
+    the root, and the defaults "../figures" and "../results" must still mean the project's
+    figures/ and results/. Run on a copy of the project (srlab, papers and the notebook), so that
+    the checkout is never written to."""
+    project = tmp_path / "project"
+    for folder in ("srlab", "papers"):
+        shutil.copytree(
+            ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    (project / "notebooks").mkdir()
+    shutil.copy(ROOT / "notebooks" / "quickstart.ipynb", project / "notebooks")
+    env = {**os.environ, "PYTHONPATH": str(project)}
+    done = subprocess.run(
+        [sys.executable, "-m", "papermill", "notebooks/quickstart.ipynb", "out.ipynb",
+         "-p", "profile", "smoke", "-k", "python3", "--no-progress-bar"],
+        cwd=project, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert {p.name for p in (project / "figures").glob("*.png")} >= {"quickstart_bi_vs_bd.png"}
+    check_results(project / "results" / "quickstart.json")
+    assert not (tmp_path / "figures").exists() and not (tmp_path / "results").exists()
 
 
 def test_prose_updates_markdown_and_keeps_outputs_but_refuses_code_changes(tmp_path, monkeypatch):

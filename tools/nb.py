@@ -1,5 +1,8 @@
-"""Notebooks are written as plain Python in the percent format (notebooks/src/<name>.py) and built
-into notebooks/<name>.ipynb, so that a reviewer reads and diffs code, not JSON.
+"""Notebooks are written as plain Python in jupytext's percent format (notebooks/src/<name>.py),
+paired with notebooks/<name>.ipynb (jupytext.toml), so that a reviewer reads and diffs code, not
+JSON. jupytext reads the sources (with or without a jupytext header); this script adds what
+jupytext does not: stable cell ids, an execution that never leaves a half-run notebook behind,
+and a prose update that refuses to pair outputs with code they did not come from.
 
     python tools/nb.py build             # notebooks/src/*.py -> notebooks/*.ipynb, no outputs
     python tools/nb.py run quickstart    # build, execute with papermill (default profile) and
@@ -8,46 +11,30 @@ into notebooks/<name>.ipynb, so that a reviewer reads and diffs code, not JSON.
                                          # refused if any code cell differs from the source
 
 Cell markers: `# %%` starts a code cell, `# %% [markdown]` a markdown cell (lines start with "# "),
-`# %% tags=["parameters"]` the papermill parameters cell."""
+`# %% tags=["parameters"]` the papermill parameters cell. In JupyterLab (with jupytext installed)
+a source opens as a notebook; `jupytext --sync notebooks/src/<name>.py` updates the paired
+notebook's cells and keeps the outputs of unchanged code cells (`prose`, without the refusal)."""
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "notebooks" / "src"
-MARKER = re.compile(r"^# %%(?P<md> \[markdown\])?(?: tags=(?P<tags>\[.*\]))?\s*$")
 
 
 def parse(text: str) -> list[nbformat.NotebookNode]:
-    cells, kind, tags, lines = [], None, [], []
-
-    def flush():
-        if kind is None:
-            return
-        body = "\n".join(lines).strip("\n")
-        if kind == "markdown":
-            body = "\n".join(re.sub(r"^# ?", "", line) for line in body.splitlines())
-            cells.append(nbformat.v4.new_markdown_cell(body))
-        else:
-            cells.append(nbformat.v4.new_code_cell(body, metadata={"tags": tags} if tags else {}))
-
-    for line in text.splitlines():
-        m = MARKER.match(line)
-        if m:
-            flush()
-            kind = "markdown" if m["md"] else "code"
-            tags, lines = (json.loads(m["tags"]) if m["tags"] else []), []
-        else:
-            lines.append(line)
-    flush()
+    """The cells of a percent-format source, as jupytext reads them (only tags kept as metadata)."""
+    cells = jupytext.reads(text, fmt="py:percent").cells
+    for cell in cells:
+        tags = cell.metadata.get("tags")
+        cell.metadata = nbformat.NotebookNode({"tags": tags} if tags else {})
     return cells
 
 

@@ -10,22 +10,24 @@
 #    BasicVSR's BDx4);
 # 3. the **bicubic floor**: PSNR/SSIM of bicubic upsampling under the standard SR protocol
 #    (Y channel of BT.601 YCbCr, `scale` border pixels cropped), the row every SR table starts with;
-# 4. an **EDSR** forward pass (random weights unless you pass `weights=`), the **model zoo**
-#    (parameters, FLOPs and CPU latency next to the published parameter counts) and the explorer.
+# 4. a **trained model** that srlab ships (a tiny EDSR trained here on the embedded data, see
+#    `srlab/weights/README.md`) against that floor, the **model zoo** (parameters, FLOPs and CPU
+#    latency next to the published parameter counts) and the explorer.
 #
 # Run headlessly: `papermill notebooks/quickstart.ipynb out.ipynb -p scale 2`
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
-scale: int = 4  # upscaling factor: 2, 3 or 4
+scale: int = 4  # upscaling factor: 2 or 4 (shipped models); 3 needs a weights file
 num_images: int | None = None  # test images scored; None: the profile's value
 max_side: int | None = None  # centre-crop test images to at most this side; 0: whole images
 bundled_video: bool | None = None  # show a bundled test clip (False: render a tiny one)
 zoo_flops: bool | None = None  # count FLOPs of every preset at 320x180 (takes about a minute)
 zoo_latency: bool | None = None  # time every preset on the CPU (takes a minute or two)
 zoo_lr_size: int | None = None  # LR side (pixels) of the latency input
-preset: str = "edsr_baseline_x4"  # the model shown in section 4 (any image SR preset)
-weights: str = ""  # a BasicSR or srlab checkpoint for that preset; empty: random weights
+trained: str = ""  # the shipped model shown in section 4; empty: edsr_tiny_x<scale>
+preset: str = "edsr_baseline_x4"  # with weights: the preset to load them into instead
+weights: str = ""  # a BasicSR or srlab checkpoint for that preset (e.g. the official EDSR)
 interactive: bool = False  # True in JupyterLab: the explorer widget; False: a static figure
 data_root: str = ""  # a folder of HR images (e.g. Set5/HR) to score instead of the bundled set
 out_dir: str = "../figures"  # where figures are saved
@@ -64,12 +66,15 @@ print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_thr
 print(P)
 
 # %% [markdown]
+# Cells tagged `nbval-check-output` print numbers that do not depend on the machine: the test
+# suite re-executes this notebook with nbval and checks they reproduce what is committed here.
+#
 # ## 1. The embedded data
 #
 # `bundled_images` returns uint8 RGB arrays; `srlab.io.to_tensor` turns them into float tensors
 # in [0, 1], the library's only image convention. The test and train splits are disjoint.
 
-# %%
+# %% tags=["nbval-check-output"]
 test_images = data.bundled_images("test")
 train_images = data.bundled_images("train")
 print("test :", {k: v.shape for k, v in test_images.items()})
@@ -92,7 +97,7 @@ plot.save(fig, out_dir / "quickstart_test_images.png")
 # every clip carries its **ground-truth optical flow** and occlusion masks. Warping frame i+1 with
 # `flow_backward[i]` must reproduce frame i wherever the pixel is visible in both: we check it.
 
-# %%
+# %% tags=["nbval-check-output"]
 if P.bundled_video:
     clips = data.bundled_videos("test")
 else:
@@ -165,7 +170,7 @@ plot.save(fig, out_dir / "quickstart_bi_vs_bd.png")
 # call: PSNR and SSIM on the **Y channel**, **`scale` pixels cropped** from each border, on the
 # 0-255 scale, outputs rounded to 8 bits first (as the benchmarks score saved PNGs).
 
-# %%
+# %% tags=["nbval-check-output"]
 rows = []
 for kind, lrs in (("BI", lr_bi), ("BD", lr_bd)):
     for n in names:
@@ -190,24 +195,31 @@ bicubic_mean = {
     }
     for kind in ("BI", "BD")
 }
-print("mean:", bicubic_mean)
+print("mean:", {k: f"PSNR {v['psnr']:.2f} dB, SSIM {v['ssim']:.4f}" for k, v in bicubic_mean.items()})
 
 # %% [markdown]
-# ## 4. EDSR (or any preset), and the model zoo
+# ## 4. A trained model, and the model zoo
 #
+# `archs.pretrained(name)` loads a model that srlab trained itself on the embedded training
+# photographs and ships (a few hundred kB each; the model card `srlab/weights/README.md` gives the
+# recipe and the command that retrains it). It is tiny and trained for minutes on a CPU, so it
+# beats bicubic by far less than the papers' models do, but it is super-resolution, not noise.
 # `archs.build(preset)` builds a published configuration with BasicSR's argument names and
-# state_dict keys, so an official BasicSR checkpoint loads with `strict=True`. Without `weights`
-# the model is **randomly initialised**: its output shows the architecture's shapes and speed, not
-# super-resolution. Pass `-p weights path/to/EDSR_Mx4_f64b16_DIV2K_official.pth` to see the real
-# thing (the scale must match the preset).
+# state_dict keys, so an official checkpoint loads with `strict=True`: pass
+# `-p weights path/to/EDSR_Mx4_f64b16_DIV2K_official.pth` to see the real thing (the scale must
+# match the preset).
 
-# %%
-model = archs.build(P.preset).eval()
-label = f"{P.preset} ({'weights: ' + Path(P.weights).name if P.weights else 'RANDOM weights'})"
+# %% tags=["nbval-check-output"]
 if P.weights:
+    model = archs.build(P.preset).eval()
     checkpoints.load(model, P.weights)
+    label = f"{P.preset} (weights: {Path(P.weights).name})"
+else:
+    name = P.trained or f"edsr_tiny_x{P.scale}"
+    model = archs.pretrained(name)  # srlab/weights/<name>.pth, in eval mode
+    label = f"{name} (trained here)"
 if model.scale != P.scale:
-    raise ValueError(f"preset {P.preset} is x{model.scale}, but scale={P.scale}")
+    raise ValueError(f"{label} is x{model.scale}, but scale={P.scale}")
 with torch.no_grad():
     sr = upscale(model, lr_bi[first])
 fig = plot.compare(
@@ -272,12 +284,14 @@ for r in zoo:
 # %% [markdown]
 # ## 5. Explore
 #
-# In JupyterLab, run with `interactive = True` for a widget: choose an image, a model, the scale
-# and the degradation, and drag the divider between bicubic and SR. Run headlessly (papermill),
-# the same view is drawn as a static figure.
+# In JupyterLab, run with `interactive = True` for a widget: choose an image, a model (ours, the
+# other shipped trained models, or any preset with random weights), the scale and the
+# degradation; drag the divider between bicubic and SR; zoom into a region, as SR papers compare
+# zoomed crops. PSNR and SSIM are those of the region shown. Run headlessly (papermill), the same
+# view is drawn as a static figure.
 
 # %%
-view = explorer.explore({label: model}, images=hr, presets=False, static=not P.interactive)
+view = explorer.explore({label: model}, images=hr, static=not P.interactive)
 if not P.interactive:
     plot.save(view, out_dir / "quickstart_explorer.png")
 view

@@ -14,6 +14,7 @@ from __future__ import annotations
 import inspect
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 from torch import nn
 
@@ -187,3 +188,33 @@ def load_model(path: str | os.PathLike) -> nn.Module:
     except (TypeError, ValueError) as err:
         raise type(err)(f"{path}: cannot rebuild its {arch!r} model: {err}") from err
     return checkpoints.load(model, checkpoint, strict=True, source=path).eval()
+
+
+def pretrained(name: str) -> nn.Module:
+    """A small model that srlab trained on its embedded data and ships in srlab/weights/, by name
+    (e.g. "edsr_tiny_x4"; the model card, srlab/weights/README.md, lists them with their data,
+    recipe, test PSNR against bicubic and the command that retrains them). Returned in eval mode.
+
+    The file is read by srlab.checkpoints.read (weights_only=True) and loaded strictly. A BasicVSR
+    file holds everything but its SpyNet, which is the shipped SpyNet file it names (stored once).
+    Official BasicSR weights load as before: build(preset) and srlab.checkpoints.load."""
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    if name not in pretrained_names():
+        raise ValueError(
+            f"no shipped model {name!r}; srlab ships: {', '.join(pretrained_names())} "
+            "(for official BasicSR weights: build(preset), then srlab.checkpoints.load)"
+        )
+    checkpoint = checkpoints.read(weights / f"{name}.pth")
+    model = build(checkpoint["srlab"]["arch"], **checkpoint["srlab"]["kwargs"])
+    params = dict(checkpoint["params"])
+    if "spynet_file" in checkpoint:
+        spynet = checkpoints.read(weights / checkpoint["spynet_file"])
+        params.update({f"spynet.{k}": v for k, v in spynet["params"].items()})
+    model.load_state_dict(params, strict=True)
+    return model.eval()
+
+
+def pretrained_names() -> list[str]:
+    """The names `pretrained` accepts: the models srlab ships in srlab/weights/, sorted."""
+    weights = Path(__file__).resolve().parents[1] / "weights"
+    return sorted(p.stem for p in weights.glob("*.pth") if not p.name.startswith("spynet_"))
