@@ -42,7 +42,7 @@ gan_patch: int | None = None  # stage 2 LR patch side (the discriminator sees sc
 gan_lr: float | None = None  # stage 2 Adam lr, generator and discriminator; None: the profile's
 batch_size: int | None = None  # patches per step, both stages; None: the profile's value
 ema_decay: float | None = None  # stage 2 EMA of the generator (0: none); None: the profile's
-alphas: str = "0,0.2,0.4,0.6,0.8,1"  # network interpolation weights of the GAN model
+alphas: str = "0,0.25,0.5,0.75,1"  # network interpolation weights of the GAN model
 ablations: str = "standard_gan,after_activation"  # which of the paper's ablations to train
 seeds: str | None = None  # comma-separated; effects are paired over these; None: the profile's
 vgg_weights: str = ""  # torchvision's vgg19-dcbb9e9d.pth; empty: a fixed random-weight VGG19
@@ -59,8 +59,8 @@ from srlab.notebook import resolve_parameters
 # ["esrgan_x4"]): RRDBNet 64 channels, 23 RRDBs, 128x128 GT patches, batch 16, 400k GAN
 # iterations, EMA 0.999, after 1M L1 iterations (lr 2e-4 in BasicSR's PSNR config). quick keeps
 # the recipe's losses, weights and GAN learning rate, with a small RRDBNet, 32x32 GT patches (the
-# smallest discriminator) and 100 GAN iterations; the EMA is off (at 0.999 it would barely move
-# in 100 steps).
+# smallest discriminator) and 60 GAN iterations; the EMA is off (at 0.999 it would barely move
+# in 60 steps).
 PROFILES = {
     "smoke": dict(
         num_feat=8, num_block=1, num_grow_ch=4, d_feat=4, psnr_iters=3, psnr_patch=8,
@@ -68,8 +68,8 @@ PROFILES = {
         seeds="0", test_size=0, threads=1,
     ),
     "quick": dict(
-        num_feat=32, num_block=2, num_grow_ch=16, d_feat=16, psnr_iters=300, psnr_patch=16,
-        psnr_lr=2e-3, gan_iters=100, gan_patch=8, gan_lr=1e-4, batch_size=4, ema_decay=0.0,
+        num_feat=32, num_block=2, num_grow_ch=16, d_feat=16, psnr_iters=200, psnr_patch=16,
+        psnr_lr=2e-3, gan_iters=60, gan_patch=8, gan_lr=1e-4, batch_size=4, ema_decay=0.0,
         seeds="0,1,2", test_size=0, threads=1,
     ),
     "paper": dict(
@@ -255,7 +255,8 @@ series["alpha=0"], series["alpha=1"] = series["l1"], series["esrgan"]
 # The PSNR-oriented model against ESRGAN (same seed, same architecture): GAN training should
 # lower PSNR and SSIM (further from the truth) and lower NIQE (more natural-looking). The
 # published reference points are on Set5 with real VGG19 and 400k iterations; ours are on other
-# images with a tiny model, 100 iterations and, unless `vgg_weights` is given, a random VGG19.
+# images with a tiny model, a few dozen iterations and, unless `vgg_weights` is given, a random
+# VGG19.
 
 # %%
 METRICS = {"psnr": "PSNR (dB)", "ssim": "SSIM", "niqe": "NIQE"}
