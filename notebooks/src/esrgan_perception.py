@@ -113,6 +113,7 @@ if P.profile == "paper" and not P.data_root:
 if P.threads:
     torch.set_num_threads(P.threads)
 provenance = Provenance(P)
+cpu_start = time.process_time()  # CPU time, beside the wall time: the machine may be shared
 device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 seeds = parse_seeds(P.seeds)
 alphas = [float(a) for a in P.alphas.split(",")]
@@ -464,7 +465,9 @@ results = {
     "vgg_comparison": vgg_comparison,
     "published": published,
     "train_time_s": {k: [round(t, 2) for t in v] for k, v in train_time_s.items()},
+    "cpu_time_s": round(time.process_time() - cpu_start, 1),
     "provenance": provenance.record(),
 }
 path = write_json(results_dir / "esrgan_perception.json", results)
-print(f"wrote {path}; wall time {results['provenance']['wall_time_s']} s")
+print(f"wrote {path}; wall time {results['provenance']['wall_time_s']} s, CPU time "
+      f"{results['cpu_time_s']} s, load average {results['provenance']['load_average_1min']}")
