@@ -14,7 +14,7 @@ Each iteration, as BasicSR's SRGANModel / ESRGANModel.optimize_parameters:
 ESRGAN makes both adversarial losses relativistic (cfg.relativistic; srlab.losses). BasicSR starts
 GAN training from a PSNR-trained generator (train it with srlab.train.train, then pass it here).
 
-The promises of srlab.train hold here too, with its own machinery (SeededBatches, the RNG state):
+The promises of srlab.train hold here too, with the same machinery (srlab.seeding):
 the same config gives the same numbers, and resume=True from out_dir/latest.pth continues bitwise
 as if never interrupted (CPU; tests/test_gan.py). One process (no DDP).
 
@@ -52,17 +52,8 @@ from srlab.losses import (
     relativistic_discriminator_loss,
     relativistic_generator_loss,
 )
-from srlab.train import (
-    LOSSES,
-    SCHEDULES,
-    SeededBatches,
-    SeededSamples,
-    _rng_state,
-    _set_rng_state,
-    ema_update,
-    learning_rate,
-    pixel_loss,
-)
+from srlab.seeding import SeededBatches, SeededSamples, rng_state, set_rng_state
+from srlab.train import LOSSES, SCHEDULES, ema_update, learning_rate, pixel_loss
 
 # Settings that only change what is reported or where: free to change on resume.
 RESUMABLE_CHANGES = ("val_every", "ckpt_every", "log_every", "out_dir", "progress")
@@ -429,7 +420,7 @@ def _save_checkpoint(out_dir, it, cfg, generator, discriminator, ema, opt_g, opt
         "params_d": discriminator.state_dict(),
         "optimizer_g": opt_g.state_dict(),
         "optimizer_d": opt_d.state_dict(),
-        "rng": _rng_state(),
+        "rng": rng_state(),
         "history": history,
     }
     if ema is not None:
@@ -456,5 +447,5 @@ def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d):
         ema.load_state_dict(state["params_ema"])
     opt_g.load_state_dict(state["optimizer_g"])
     opt_d.load_state_dict(state["optimizer_d"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     return state["iter"], state["history"]
