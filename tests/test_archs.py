@@ -144,7 +144,7 @@ def test_scale_property_is_the_factor(arch, kwargs, factor):
         ("msrresnet", dict(upscale=8), "upscale 2, 3 or 4"),
         ("rrdbnet", dict(scale=3), "scale 1, 2 or 4"),
         ("edsr", dict(upscale=5), "scales"),
-        ("vgg_discriminator", dict(input_size=64), "128 or 256"),
+        ("vgg_discriminator", dict(input_size=96), "32, 64, 128 or 256"),
     ],
 )
 def test_unsupported_configuration_is_refused(arch, kwargs, match):
