@@ -22,7 +22,7 @@ forward_trunk, fusion, the reconstruction convs), which are its BasicSR names, s
 forward state can be taken in and handed on; the models' forward has no such argument.
 
 `prefetch` and `drain` move decoding and encoding to threads, so that they overlap with the
-model (PyTorch's kernels, PyAV's codecs and PIL's PNG codec release the GIL)."""
+model (PyTorch's kernels and much of the codecs' work run without holding the GIL)."""
 
 from __future__ import annotations
 
