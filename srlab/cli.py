@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import pickle
 import shutil
 import sys
 import tempfile
@@ -38,7 +39,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from srlab import checkpoints
-from srlab.archs import PRESETS, build
+from srlab.archs import IMAGE_SR_PRESETS, PRESETS, build
 from srlab.archs.basicvsr import BasicVSR
 from srlab.archs.iconvsr import IconVSR
 from srlab.complexity import count_params, flops
@@ -138,7 +139,7 @@ def info(preset: str, *, size: int = 64) -> int:
         clip = torch.rand(1, 3, 3, size, size)
         macs = flops(model, clip)["macs"] - flops(model, clip[:, :2])["macs"]
         where = f"per frame (a 3-frame clip minus a 2-frame one) at {size}x{size} LR"
-    elif preset in _image_presets():
+    elif preset in IMAGE_SR_PRESETS:
         macs = flops(model, torch.rand(1, 3, size, size))["macs"]
         where = f"per {size}x{size} LR image"
     else:
@@ -151,17 +152,14 @@ def info(preset: str, *, size: int = 64) -> int:
     return 0
 
 
-def _image_presets() -> set[str]:
-    from srlab.archs import IMAGE_SR_PRESETS
-
-    return set(IMAGE_SR_PRESETS)
-
-
 def load_weights(weights: Path, preset: str | None) -> nn.Module:
     """The model for --weights (and --model), in eval mode."""
     if not weights.is_file():
         raise UsageError(f"--weights: no file at {weights}")
-    checkpoint = checkpoints.read(weights)
+    try:
+        checkpoint = checkpoints.read(weights)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise UsageError(f"--weights {weights} is not a readable checkpoint: {err}") from err
     if preset is None:
         if "srlab" not in checkpoint:
             raise UsageError(

@@ -125,7 +125,7 @@ def test_bad_inputs_name_the_file(tmp_path, models, monkeypatch, capsys):
     imwrite(tmp_path / "frames" / "0.png", clip(1)[0])
     imwrite(tmp_path / "frames" / "1.png", clip(1, 10, 12)[0])
     imwrite(tmp_path / "img.png", clip(1)[0])
-    (tmp_path / "basicsr.pth").write_bytes(b"")
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     torch.save({"params": build("edsr", num_feat=4, num_block=1).state_dict()},
                tmp_path / "basicsr.pth")  # fmt: skip
     cases = [
@@ -136,6 +136,7 @@ def test_bad_inputs_name_the_file(tmp_path, models, monkeypatch, capsys):
         (("img.png", "o.png", "--weights", "basicsr.pth"), "pass --model PRESET"),
         (("img.png", "o.png", "--weights", "basicsr.pth", "--model", "edsr_x4"), "does not fit"),
         (("img.png", "o.png", "--weights", "none.pth"), "--weights: no file"),
+        (("img.png", "o.png", "--weights", "junk.pth"), "junk.pth is not a readable checkpoint"),
         (("img.png", "o.txt", "--weights", sr), "o.txt: not a folder, an image"),
         (("frames", "o", "--weights", vsr, "--tile", 8), "--tile applies to image models"),
     ]
@@ -148,7 +149,7 @@ def test_bad_inputs_name_the_file(tmp_path, models, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "av", None)
     assert srlab("upscale", "junk.mp4", "o.mp4", "--weights", vsr) == 2
     assert "srlab[video]" in capsys.readouterr().err
-    left = {"junk.mp4", "frames", "img.png", "basicsr.pth"}
+    left = {"junk.mp4", "frames", "img.png", "basicsr.pth", "junk.pth"}
     assert {p.name for p in tmp_path.iterdir()} == left
 
 
