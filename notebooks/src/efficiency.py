@@ -235,7 +235,7 @@ for key, variant, what, text in checks:
     if key not in claims:
         continue
     if variant not in by:
-        why = unavailable.get(variant, "")
+        why = unavailable.get(variant, "not among this run's variants")
         lines.append(f"| {text} | {variant} | | unavailable: {why} | | | |")
         continue
     r = by[variant]
