@@ -32,6 +32,7 @@ import torch
 
 from srlab.archs import IMAGE_SR_PRESETS, PRESETS, build
 from srlab.complexity import count_params, flops, latency, matmul_gflops
+from srlab.infer import cpu_capability
 
 ESTIMATED_EFFICIENCY = 0.3  # measured 0.2-0.8 for these models in float32 on a 2-core Xeon
 PROBE = 8  # LR size of the FLOP count that the time estimate scales up
@@ -95,7 +96,8 @@ def main() -> None:
     threads = torch.get_num_threads()
     mm = {dtype: matmul_gflops(1024, dtype) for dtype in (torch.float32, torch.bfloat16)}
     print(
-        f"threads {threads}; dense 1024^3 matmul: {mm[torch.float32]:.0f} GFLOP/s float32, "
+        f"CPU {cpu_capability()['summary']}; threads {threads}; "
+        f"dense 1024^3 matmul: {mm[torch.float32]:.0f} GFLOP/s float32, "
         f"{mm[torch.bfloat16]:.0f} GFLOP/s bfloat16; LR input {w}x{h}, "
         f"{args.warmup} warm-up + {args.repeats} timed passes per dtype"
     )

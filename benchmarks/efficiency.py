@@ -20,6 +20,7 @@ import torch
 from srlab import data, efficiency
 from srlab.archs import build
 from srlab.checkpoints import load_model
+from srlab.infer import cpu_capability
 from srlab.io import imread, to_tensor, write_json
 
 
@@ -52,7 +53,8 @@ def main() -> None:
     print(
         f"{type(model).__name__} x{scale} ({args.weights or 'random weights'}), "
         f"{lq.shape[0]} test crops of {args.lr_size}x{args.lr_size} LR, {len(calibration)} "
-        f"calibration crops, {torch.get_num_threads()} thread(s), torch {torch.__version__}"
+        f"calibration crops, {torch.get_num_threads()} thread(s), torch {torch.__version__}, "
+        f"CPU {cpu_capability()['summary']} (the verdicts hold for this CPU only)"
     )
     runners, unavailable = efficiency.make_runners(
         model, args.variants, example=lq[:1], calibration=list(calibration)

@@ -22,8 +22,13 @@ The variants, and what each one is on this CPU with PyTorch 2.13:
                   is traced and quantised on its own; the check and the mean shift stay float32,
                   and the activations are (de)quantised at those few boundaries.
                   torch.ao.quantization is deprecated in PyTorch 2.13 (its warning points to
-                  torchao); its PT2E successor (prepare_pt2e / convert_pt2e) lives in torchao,
-                  which srlab does not depend on: variant int8_static_pt2e reports that.
+                  torchao), whose PT2E path is the maintained one:
+  int8_static_pt2e torchao's PT2E quantisation: torch.export, prepare_pt2e with the
+                  X86InductorQuantizer (per-channel int8 weights, uint8 activations), calibration,
+                  convert_pt2e, then torch.compile, which lowers the quantise/dequantise pattern
+                  to oneDNN's int8 convolutions (without compile it runs the reference float
+                  ops, slower than float32). Pays with VNNI (srlab.infer.cpu_capability). Needs
+                  torchao (pip install 'srlab[efficiency]').
   compile         torch.compile (TorchInductor, which writes C++ and builds it with the system C
                   compiler). The first call compiles; that time is `setup_s`, apart from the
                   latency. Each new input shape recompiles, so measure on one shape.
@@ -31,6 +36,14 @@ The variants, and what each one is on this CPU with PyTorch 2.13:
                   as torch uses. The torch.export-based exporter (dynamo=True) cannot trace the
                   input check (a data-dependent `if`); we then fall back to the TorchScript
                   exporter (dynamo=False), and the note says which one ran.
+  openvino        openvino.convert_model, compiled for the CPU with as many threads as torch
+                  uses and the float32 precision hint (OpenVINO would otherwise pick bf16 on a
+                  CPU with AMX, a different PSNR). Needs openvino (srlab[efficiency]).
+
+Video models (BasicVSR, IconVSR): `make_video_runner` applies a variant to the whole model
+(fp32, channels_last, bf16_autocast) or, for the compiled and quantised ones, to its two
+propagation trunks, which hold most of its compute, and `measure_stream` runs each through
+srlab.stream on the same clip.
 
 Timing on a shared machine: `measure` interleaves the variants (round r times every variant once,
 in an order rotated each round), so a change in load hits all of them alike, and reports the
@@ -56,7 +69,7 @@ from torch import Tensor, nn
 
 from srlab.checks import check_image, check_scale
 from srlab.degradations import bi_degrade
-from srlab.infer import upscale
+from srlab.infer import cpu_capability, upscale
 from srlab.io import quantize, to_tensor
 from srlab.metrics import psnr
 
@@ -69,7 +82,19 @@ VARIANTS = (
     "int8_static_pt2e",
     "compile",
     "onnxruntime",
+    "openvino",
 )
+# Variants of a video model: whole-model ones, and the image variants applied to its trunks.
+VIDEO_VARIANTS = (
+    "fp32",
+    "channels_last",
+    "bf16_autocast",
+    "int8_static_pt2e",
+    "compile",
+    "onnxruntime",
+    "openvino",
+)
+TRUNKS = ("backward_trunk", "forward_trunk")
 
 
 class VariantUnavailable(RuntimeError):
@@ -371,13 +396,59 @@ def _int8_static_fx(model, example, calibration):
 
 def _int8_static_pt2e(model, example, calibration):
     try:
-        from torch.ao.quantization.quantize_pt2e import convert_pt2e, prepare_pt2e  # noqa: F401
+        from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+        from torchao.quantization.pt2e.quantizer import x86_inductor_quantizer as xiq
     except ImportError as err:
         raise VariantUnavailable(
-            f"PT2E quantisation is not in PyTorch {torch.__version__} ({err}); it moved to "
-            "torchao (torchao.quantization.pt2e), which srlab does not depend on"
+            f"PT2E quantisation lives in torchao, which is not installed ({err}); "
+            "pip install 'srlab[efficiency]'"
         ) from err
-    raise VariantUnavailable("PT2E quantisation is present but not wired up in srlab")
+    if not calibration:
+        raise ValueError("int8_static_pt2e needs calibration images")
+    quantizer = xiq.X86InductorQuantizer()
+    quantizer.set_global(xiq.get_default_x86_inductor_quantization_config())
+    try:
+        with _quiet():
+            exported = torch.export.export(copy.deepcopy(model), (example,)).module()
+    except Exception as err:  # noqa: BLE001 (any failure to trace: the variant is unavailable)
+        raise VariantUnavailable(f"torch.export cannot trace the model: {_reason(err)}") from err
+    with _quiet():
+        prepared = prepare_pt2e(exported, quantizer)
+        with torch.no_grad():
+            for img in calibration:
+                prepared(img if img.dim() == 4 else img[None])  # observers record ranges
+        converted = convert_pt2e(prepared)
+        compiled = torch.compile(converted)
+        start = time.perf_counter()
+        with torch.no_grad():
+            compiled(example)  # the first call compiles: q/dq patterns become int8 kernels
+    note = (
+        f"torchao PT2E, X86InductorQuantizer, {len(calibration)} calibration input(s), then "
+        f"torch.compile (first call {time.perf_counter() - start:.1f} s); size: int8 conv "
+        f"weights (the PT2E graph stores float32 ones, which compile folds); "
+        f"{cpu_capability()['summary']}"
+    )
+    return compiled, note, _int8_bytes(model)
+
+
+def _int8_bytes(model: nn.Module) -> int:
+    """What an int8 deployment stores: conv and linear weights at one byte each, plus a float32
+    scale and an int64 zero point per output channel; biases and other parameters as they are."""
+    total = 0
+    for module in model.modules():
+        for name, p in module.named_parameters(recurse=False):
+            if name == "weight" and isinstance(module, nn.Conv2d | nn.Linear):
+                total += p.numel() + p.shape[0] * (4 + 8)
+            else:
+                total += p.numel() * p.element_size()
+    return total
+
+
+def _reason(err: BaseException) -> str:
+    """The innermost cause of an exception, in one line."""
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return f"{type(err).__name__}: {str(err).strip().splitlines()[0][:160] if str(err) else ''}"
 
 
 def _compile(model, example, calibration):
@@ -421,6 +492,36 @@ def _onnxruntime(model, example, calibration):
             f"onnxruntime {onnxruntime.__version__} CPUExecutionProvider, "
             f"{torch.get_num_threads()} intra-op thread(s); {exporter}"
         ),
+        size,
+    )
+
+
+def _openvino(model, example, calibration):
+    try:
+        import openvino
+    except ImportError as err:
+        raise VariantUnavailable(
+            f"openvino is not installed ({err}); pip install 'srlab[efficiency]'"
+        ) from err
+    try:
+        with _quiet():
+            converted = openvino.convert_model(copy.deepcopy(model), example_input=example)
+    except Exception as err:  # noqa: BLE001 (any conversion failure: unavailable, with why)
+        raise VariantUnavailable(f"openvino.convert_model failed: {_reason(err)}") from err
+    config = {"INFERENCE_NUM_THREADS": torch.get_num_threads(), "INFERENCE_PRECISION_HINT": "f32"}
+    compiled = openvino.Core().compile_model(converted, "CPU", config)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.xml"
+        openvino.save_model(converted, path, compress_to_fp16=False)
+        size = path.stat().st_size + path.with_suffix(".bin").stat().st_size
+
+    def run(x: Tensor) -> Tensor:
+        return torch.from_numpy(compiled(x.contiguous().numpy())[0])
+
+    return (
+        run,
+        f"openvino {openvino.__version__} CPU plugin, float32 precision hint, "
+        f"{torch.get_num_threads()} thread(s)",
         size,
     )
 
@@ -497,4 +598,139 @@ _BUILDERS = {
     "int8_static_pt2e": _int8_static_pt2e,
     "compile": _compile,
     "onnxruntime": _onnxruntime,
+    "openvino": _openvino,
 }
+
+
+@dataclass
+class VideoRunner:
+    """A video model prepared for one variant, to run with srlab.stream.stream(model, ...,
+    dtype=dtype). setup_s and note as Runner's."""
+
+    variant: str
+    model: nn.Module
+    dtype: torch.dtype | None
+    setup_s: float
+    note: str
+    trunk_bytes: int | None = None  # the two trunks' weights on disk (None: not a file)
+
+
+class _Runs(nn.Module):
+    """A module whose forward is a Runner's run: how a trunk variant takes the trunk's place."""
+
+    def __init__(self, run: Callable[[Tensor], Tensor]):
+        super().__init__()
+        self.run = run
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.run(x)
+
+
+def make_video_runner(model: nn.Module, variant: str, *, calibration: Tensor) -> VideoRunner:
+    """A VideoRunner for `variant` (one of VIDEO_VARIANTS) of a BasicVSR or IconVSR in eval mode;
+    the model is not modified.
+
+    calibration: an LR clip (1, t, 3, h, w) at the frame size the variant will run on. fp32,
+    channels_last (the weights in NHWC, so oneDNN runs every convolution in NHWC) and
+    bf16_autocast apply to the whole model. The others replace the two propagation trunks
+    (2 x num_block residual blocks at LR: most of the compute) by the image variant of the same
+    name, built and (INT8) calibrated on the trunks' own inputs recorded while the model runs the
+    calibration clip; SpyNet and the reconstruction stay float32 eager.
+    Raises VariantUnavailable as make_runner does."""
+    if variant not in VIDEO_VARIANTS:
+        raise ValueError(f"variant must be one of {VIDEO_VARIANTS}, got {variant!r}")
+    model = model.eval()
+    start = time.perf_counter()
+    if variant in ("fp32", "bf16_autocast"):
+        dtype = torch.bfloat16 if variant == "bf16_autocast" else None
+        note = "whole model, " + ("eager float32" if dtype is None else "torch.autocast bfloat16")
+        size = sum(_state_bytes(getattr(model, name)) for name in TRUNKS) if dtype is None else None
+        return VideoRunner(variant, model, dtype, time.perf_counter() - start, note, size)
+    if variant == "channels_last":
+        converted = copy.deepcopy(model).to(memory_format=torch.channels_last)
+        note = "whole model, weights channels-last (NHWC)"
+        return VideoRunner(variant, converted, None, time.perf_counter() - start, note)
+    inputs = _trunk_inputs(model, calibration)
+    converted = copy.deepcopy(model)
+    notes, sizes = [], []
+    for name in TRUNKS:
+        trunk = getattr(model, name)
+        run, note, size = _BUILDERS[variant](trunk, inputs[name][0], inputs[name])
+        setattr(converted, name, _Runs(run))
+        notes.append(note)
+        sizes.append(size)
+    note = f"{' and '.join(TRUNKS)} replaced ({len(inputs[TRUNKS[0]])} recorded inputs); {notes[0]}"
+    size = None if None in sizes else sum(sizes)
+    return VideoRunner(variant, converted, None, time.perf_counter() - start, note, size)
+
+
+def _trunk_inputs(model: nn.Module, clip: Tensor) -> dict[str, list[Tensor]]:
+    """What each trunk receives while the model runs `clip`: {name: [(1, c, h, w), ...]}."""
+    recorded: dict[str, list[Tensor]] = {name: [] for name in TRUNKS}
+    hooks = [
+        getattr(model, name).register_forward_pre_hook(
+            lambda module, args, name=name: recorded[name].append(args[0].detach().clone())
+        )
+        for name in TRUNKS
+    ]
+    try:
+        with torch.inference_mode():
+            model(clip)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: [x.clone() for x in xs] for name, xs in recorded.items()}  # not inference tensors
+
+
+def measure_stream(
+    runners: Sequence[VideoRunner],
+    lqs: Tensor,
+    gt: Tensor,
+    *,
+    interval: int,
+    crop_border: int,
+    y_channel: bool,
+    repeats: int = 3,
+    reference: str = "fp32",
+) -> list[dict]:
+    """Each VideoRunner streamed over one clip with srlab.stream (chunks of `interval`), timed in
+    interleaved rounds (see interleaved_times) and scored per frame on 8-bit outputs.
+
+    lqs: (1, t, 3, h, w); gt: (1, t, 3, 4h, 4w). Returns one row per runner: {"variant",
+    "setup_s", "ms_per_frame" (median over rounds of the clip's wall time / t), "iqr_ms",
+    "fps", "speedup" (over the reference), "psnr" (mean over frames), "delta_psnr_db",
+    "max_abs_diff" (against the reference's outputs), "threads", "note", "trunk_mb" (the
+    trunks' weights on disk, None where not a file)}."""
+    from srlab.stream import stream
+
+    names = [r.variant for r in runners]
+    if reference not in names:
+        raise ValueError(f"the reference runner {reference!r} is not among {names}")
+    t = lqs.shape[1]
+
+    def clip(runner: VideoRunner) -> Tensor:
+        frames = stream(runner.model, iter(lqs[0]), interval=interval, dtype=runner.dtype)
+        return torch.stack([out.sr for out in frames])  # (t, 3, 4h, 4w)
+
+    outputs = {r.variant: clip(r) for r in runners}  # also the warm-up
+    calls = {r.variant: (lambda _x, r=r: clip(r)) for r in runners}
+    times = interleaved_times(calls, lqs, warmup=0, repeats=repeats)
+    ref = statistics.median(times[reference])
+    rows = []
+    for r in runners:
+        sr = outputs[r.variant]
+        scores = psnr(quantize(sr), gt[0], crop_border=crop_border, y_channel=y_channel)
+        median = statistics.median(times[r.variant])
+        q25, _, q75 = statistics.quantiles(times[r.variant], n=4, method="inclusive")
+        rows.append({
+            "variant": r.variant, "setup_s": r.setup_s, "ms_per_frame": 1e3 * median / t,
+            "iqr_ms": 1e3 * (q75 - q25) / t, "fps": t / median, "speedup": ref / median,
+            "psnr": float(scores.mean()),
+            "max_abs_diff": float((sr - outputs[reference]).abs().max()),
+            "threads": torch.get_num_threads(), "note": r.note,
+            "trunk_mb": None if r.trunk_bytes is None else r.trunk_bytes / 1e6,
+        })  # fmt: skip
+    ref_psnr = next(row["psnr"] for row in rows if row["variant"] == reference)
+    for row in rows:
+        row["delta_psnr_db"] = row["psnr"] - ref_psnr
+    return rows

@@ -38,7 +38,7 @@ TABLE_KEYS = {
     "values",
     "rows",
 }
-EXPECTED = {"basicvsr", "edsr", "edvr", "esrgan", "pruning", "rcan", "srresnet"}
+EXPECTED = {"basicvsr", "edsr", "edvr", "esrgan", "pruning", "rcan", "realtime", "srresnet"}
 
 
 def _is_number(v) -> bool:
@@ -140,8 +140,9 @@ def test_iconvsr_ablation_is_cumulative_and_basicvsr_consistent():
     assert main["IconVSR", "REDS4", "BI"] == reds4["+coupled+refill (IconVSR)"]
 
 
-def test_seed_claims_quote_the_seed_lines_they_cite():
-    rows = papers.table("pruning", "seed_claims")
+@pytest.mark.parametrize("name,key", [("pruning", "seed_claims"), ("realtime", "guide_claims")])
+def test_seed_claims_quote_the_seed_lines_they_cite(name, key):
+    rows = papers.table(name, key)
     assert rows
     for row in rows:
         m = re.match(r"shared/seeds/(\S+):(\d+)(?:-(\d+))?", row["source"])

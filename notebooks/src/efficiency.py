@@ -9,13 +9,15 @@
 #
 # Here every variant runs the same trained model on the same input as float32 eager, in one run,
 # on this machine's CPU: `channels_last`, bfloat16 autocast (FP16 autocast is a CUDA feature),
-# dynamic and static INT8 quantisation with PyTorch's own `torch.ao.quantization`,
-# `torch.compile`, and an ONNX export run by ONNX Runtime. For each: speed-up, throughput in MB/s
-# of output (the notes' unit), size of the weights, and the PSNR cost. The measuring code is
+# dynamic and static INT8 quantisation with PyTorch's own (deprecated) `torch.ao.quantization`
+# and with torchao's PT2E, `torch.compile`, an ONNX export run by ONNX Runtime, and OpenVINO
+# (variants whose package is missing are listed as unavailable). For each: speed-up, throughput
+# in MB/s of output (the notes' unit), size of the weights, and the PSNR cost. The measuring code is
 # `srlab/efficiency.py` (its docstring says what each variant is and is not);
 # `benchmarks/efficiency.py` prints the same table from the command line.
 #
-# A CPU says nothing about a GPU or TensorRT, which are out of scope here.
+# A CPU says nothing about a GPU or TensorRT, which are out of scope here; and one CPU says
+# little about another: the verdicts state this CPU's capability (`srlab.infer.cpu_capability`).
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -51,6 +53,7 @@ from srlab import data, efficiency, papers, plot
 from srlab.archs import build
 from srlab.checkpoints import load_model
 from srlab.complexity import count_params, flops
+from srlab.infer import cpu_capability
 from srlab.io import imread, write_json
 from srlab.notebook import Provenance, resolve_parameters
 from srlab.train import TrainConfig, train
@@ -59,7 +62,9 @@ PROFILES = {
     "smoke": dict(
         scale=2, num_feat=16, num_group=1, num_block=1, train_iters=2, batch_size=2,
         patch_size=12, lr=5e-4, lr_size=16, threads=1, repeats=2, tiles="12", tile_overlap=2,
-        variants=",".join(v for v in efficiency.VARIANTS if v != "compile"),  # seconds, not minutes
+        # seconds, not minutes: no compilation (compile, and PT2E INT8, which compiles)
+        variants=",".join(v for v in efficiency.VARIANTS
+                          if v not in ("compile", "int8_static_pt2e")),
     ),
     "quick": dict(
         scale=2, num_feat=64, num_group=2, num_block=4, train_iters=200, batch_size=8,
@@ -80,8 +85,9 @@ prov = Provenance(P)
 torch.set_num_threads(P.threads)
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
 out_dir.mkdir(parents=True, exist_ok=True)
+CPU = cpu_capability()  # which number formats this CPU runs natively: every verdict depends on it
 print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s), "
-      f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+      f"CPU capability {CPU['summary']}")
 print(P)
 
 # %% [markdown]
@@ -203,7 +209,10 @@ print(f"LR input {tuple(img.shape[-2:])}, float32, {torch.get_num_threads()} thr
 # Generated from the numbers above. A speed-up "held" if it is within 10 % of the claim, a size
 # within 5 percentage points. The notes' claims are about other models on other hardware (a
 # GPU for seed 000), so a miss says what this CPU does with this model, not that a note is
-# wrong for its own setting.
+# wrong for its own setting. Every verdict holds for this CPU's capability only
+# (`srlab.infer.cpu_capability`): bf16 pays only with AVX512-BF16 or AMX, INT8 only with VNNI.
+# On an AVX2-only CPU of this project, bf16 autocast ran this kind of RCAN 67x *slower* than
+# float32 (issue 13); `upscale` warns, and `srlab upscale` falls back to float32, there.
 
 # %%
 by = {r["variant"]: r for r in rows}
@@ -213,14 +222,21 @@ verdicts = []
 checks = [
     ("fp16", "bf16_autocast", "speedup", "FP16 about 40 % faster (seed 000, IconVSR, GPU)"),
     ("int8", "int8_static_fx", "speedup", "INT8 about 30 % faster (seed 001, BasicVSR)"),
+    ("int8", "int8_static_pt2e", "speedup", "INT8 about 30 % faster (seed 001, BasicVSR)"),
     ("int8", "int8_dynamic", "speedup", "INT8 about 30 % faster (seed 001, BasicVSR)"),
     ("int8", "int8_static_fx", "size", "INT8: model 75 % smaller (seed 001)"),
 ]
+native = {"bf16_autocast": "bf16 native" if CPU["bf16_native"] else "bf16 EMULATED",
+          "int8_static_fx": "VNNI" if CPU["vnni"] else "no VNNI",
+          "int8_static_pt2e": "VNNI" if CPU["vnni"] else "no VNNI"}  # fmt: skip
+lines[0] = lines[0].replace("| verdict |", "| verdict | on this CPU |")
+lines[1] += "---|"
 for key, variant, what, text in checks:
     if key not in claims:
         continue
     if variant not in by:
-        lines.append(f"| {text} | {variant} | | unavailable: {unavailable.get(variant, '')} | | |")
+        why = unavailable.get(variant, "not among this run's variants")
+        lines.append(f"| {text} | {variant} | | unavailable: {why} | | | |")
         continue
     r = by[variant]
     if what == "speedup":
@@ -235,9 +251,9 @@ for key, variant, what, text in checks:
         v = "held" if abs(off) <= 5 else f"off by {off:+.0f} points"
         shown = ("0.25 of fp32", f"{ours:.2f} of fp32")
     lines.append(f"| {text} | {variant} | {shown[0]} | {shown[1]} | {r['delta_psnr_db']:+.3f} "
-                 f"| **{v}** |")
+                 f"| **{v}** | {CPU['isa']}, {native.get(variant, '-')} |")
     verdicts.append(dict(claim=text, variant=variant, claimed=claimed, ours=ours, verdict=v,
-                         delta_psnr_db=r["delta_psnr_db"]))
+                         delta_psnr_db=r["delta_psnr_db"], cpu=CPU["summary"]))
 fastest = max(rows, key=lambda r: r["speedup"])
 display(Markdown("\n".join(lines + [
     "",
@@ -245,10 +261,13 @@ display(Markdown("\n".join(lines + [
     f"({fastest['mb_per_s']:.2f} MB/s), PSNR change {fastest['delta_psnr_db']:+.3f} dB. "
     f"float32 eager runs at {by['fp32']['mb_per_s']:.2f} MB/s on a {P.lr_size}x{P.lr_size} input "
     f"(seed 002's hypothetical Python baseline: 1.01 MB/s, for a different model and machine).",
+    "",
+    f"Measured on: {CPU['summary']}, {torch.get_num_threads()} thread(s). These verdicts hold "
+    "for this CPU only: where bf16 or INT8 is emulated, the same variants are slower, not faster.",
 ])))
 
 write_json(results_dir / "efficiency.json", dict(
-    model=dict(getattr(model, "srlab_config", {}), params=count_params(model)),
+    model=dict(getattr(model, "srlab_config", {}), params=count_params(model)), cpu=CPU,
     rows=rows, unavailable=unavailable, tiling=tiling, verdicts=verdicts,
     input=dict(lr_size=P.lr_size, test_crops=lq.shape[0], calibration_crops=calibration.shape[0]),
     provenance=prov.record(),
