@@ -114,11 +114,12 @@ PRESETS: dict[str, tuple[str, dict]] = {
 }
 
 # The image SR presets and their upscaling factor: the presets whose settings name one (BasicSR
-# calls it `upscale`, RRDBNet `scale`). Video and flow models and discriminators have none.
+# calls it `upscale`, RRDBNet `scale`). Video and flow models and discriminators have none, except
+# DUF (a video model with a `scale`).
 IMAGE_SR_PRESETS: dict[str, int] = {
     name: kwargs.get("upscale", kwargs.get("scale"))
-    for name, (_arch, kwargs) in PRESETS.items()
-    if "upscale" in kwargs or "scale" in kwargs
+    for name, (arch, kwargs) in PRESETS.items()
+    if ("upscale" in kwargs or "scale" in kwargs) and arch != "duf"
 }
 
 
