@@ -1,5 +1,5 @@
 """HiFaceGAN: Face Renovation via Collaborative Suppression and Replenishment.
-Yang, Ren, Xiao, Zhang, Wang and Liu, ACM Multimedia 2020, arXiv:2005.05005 (official code:
+Yang, Wang, Ma, Gao, Liu, Wang and Ren, ACM Multimedia 2020, arXiv:2005.05005 (official code:
 github.com/Lotayou/Face-Renovation).
 
 Blind face restoration, not upscaling: the degraded face comes in at the output size (side a
