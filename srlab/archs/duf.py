@@ -1,17 +1,18 @@
 """DUF: Deep Video Super-Resolution Network Using Dynamic Upsampling Filters Without Explicit
 Motion Compensation. Jo, Oh, Kang and Kim, CVPR 2018 (official code: github.com/yhjo09/VSR-DUF).
 
-A sliding-window model with no flow at all: 7 LR frames go through 3D convolutions (dense blocks,
-Sec. 3.2), which see motion implicitly, and the network predicts for every LR pixel
-  - a dynamic upsampling filter (Sec. 3.1): scale^2 5x5 filters, softmax over the 25 taps, that
+A sliding-window model with no flow at all: 7 LR frames go through 3D convolutions (dense blocks),
+which see motion implicitly, and the network predicts for every LR pixel
+  - a dynamic upsampling filter: scale^2 5x5 filters, softmax over the 25 taps, that
     resample the centre frame's 5x5 neighbourhood into the scale^2 HR pixels of that LR pixel;
-  - a residual image that adds the high-frequency detail the filters cannot (Sec. 3.3).
-The three published depths (16, 28, 52 layers) differ only in the first dense stack.
+  - a residual image that adds the high-frequency detail the filters cannot.
+The three published depths (16, 28, 52 layers) differ in the length of the first dense stack and
+in the growth rate.
 
 Names follow BasicSR's `DUF`, so its official checkpoints (converted from TensorFlow: 16L x2/x3/x4,
 28L x4, 52L x4) load with strict=True; they need adapt_official_weights=True, which sets the batch
 norms' eps to TensorFlow's 1e-3. Test data for those checkpoints is made with
-srlab.degradations.duf_downsample, not bicubic."""
+srlab.degradations.duf_degrade, not bicubic."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from srlab.checks import check_scale, check_video
 
 NUM_FRAMES = 7  # the three temporal-reduction layers each drop 2 frames: 7 -> 1
 FILTER_SIZE = 5  # the dynamic filters are 5x5
-# num_layer -> (dense layers before the temporal reduction, growth rate), Sec. 3.2 / Table 1
+# num_layer -> (dense layers before the temporal reduction, growth rate)
 DEPTHS = {16: (3, 32), 28: (9, 16), 52: (21, 16)}
 
 
@@ -78,7 +79,7 @@ class DenseBlocksTemporalReduce(nn.Module):
 
 
 def dynamic_upsampling(center: Tensor, filters: Tensor) -> Tensor:
-    """Apply one 5x5 filter per LR pixel and HR sub-position (Sec. 3.1, Eq. 1), the same filter
+    """Apply one 5x5 filter per LR pixel and HR sub-position, the same filter
     for the three colour channels. center: (b, 3, h, w); filters: (b, 25, s*s, h, w), each summing
     to 1 over the 25 taps. Returns (b, 3 * s*s, h, w), ready for pixel_shuffle."""
     b, c, h, w = center.shape

@@ -3,7 +3,7 @@ Yang, Wang, Ma, Gao, Liu, Wang and Ren, ACM Multimedia 2020, arXiv:2005.05005 (o
 github.com/Lotayou/Face-Renovation).
 
 Blind face restoration, not upscaling: the degraded face comes in at the output size (side a
-multiple of 32) and the restored face comes out. Two halves (Sec. 3):
+multiple of 32) and the restored face comes out. Two halves:
   - suppression: a LIP encoder (Local Importance-based Pooling, Gao et al., ICCV 2019) halves the
     image 5 times, each time pooling with learned importance weights, so that the features kept
     are the ones that matter and the degradation is pooled away;

@@ -5,7 +5,7 @@ github.com/anchen1011/toflow, PyTorch port github.com/Coldog2333/pytoflow).
 "TOF" is task-oriented *flow*, not time-of-flight depth. A sliding-window model: the 6 neighbours
 of the centre frame are warped onto it with flow from a small SPyNet (4 levels, with batch norm),
 trained end to end with the SR loss so that the flow is whatever helps the task rather than the
-true motion (Sec. 3); then 4 convolutions fuse the 7 aligned frames into a residual over the
+true motion; then 4 convolutions fuse the 7 aligned frames into a residual over the
 centre frame. TOFlow does not upsample: its input frames are already bicubic-upsampled to the HR
 size (srlab.degradations.imresize(lq, scale)), and its output has the input's size.
 
