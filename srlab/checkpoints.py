@@ -40,6 +40,7 @@ class CheckpointMismatchError(ValueError):
         unexpected: list[str],
         mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
         source: str = "checkpoint",
+        hint: str | None = None,
     ):
         self.missing, self.unexpected, self.mismatched = missing, unexpected, mismatched
         lines = [
@@ -53,6 +54,8 @@ class CheckpointMismatchError(ValueError):
         if mismatched:
             shapes = [f"{k} checkpoint {tuple(a)} vs model {tuple(b)}" for k, a, b in mismatched]
             lines.append(f"  shape mismatch ({len(mismatched)}): {_first(shapes)}")
+        if hint:
+            lines.append(f"  {hint}")
         super().__init__("\n".join(lines))
 
 
@@ -180,7 +183,11 @@ def load(
         if k in expected and v.shape != expected[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
-        raise CheckpointMismatchError(type(model).__name__, missing, unexpected, mismatched, source)
+        # A model that can tell which of its configurations a checkpoint is (DUF) says so.
+        hint = model.mismatch_hint(state) if hasattr(model, "mismatch_hint") else None
+        raise CheckpointMismatchError(
+            type(model).__name__, missing, unexpected, mismatched, source, hint
+        )
     model.load_state_dict({k: v for k, v in state.items() if k in expected}, strict=strict)
     return model
 

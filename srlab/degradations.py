@@ -267,3 +267,44 @@ def jpeg_compress(x: Tensor, quality: int) -> Tensor:
     out = to_tensor(np.stack(decoded))  # (n, 3, h, w) float32
     # Re-quantise after the cast, so a float64 result holds the 256 levels exactly.
     return quantize_8bit(out.reshape(x.shape).to(dtype=x.dtype, device=x.device))
+
+
+# --- DUF's downsampling ------------------------------------------------------------------------
+
+DUF_KERNEL_SIZE = 13
+
+
+def duf_kernel(scale: int) -> Tensor:
+    """DUF's blur: a Gaussian of sigma 0.4 * scale on a 13x13 grid, (13, 13) float64, sum 1. The
+    official code (and BasicSR's generate_gaussian_kernel) makes it with scipy's gaussian_filter
+    of a centred impulse: 1-D Gaussians cut at 4 sigma (radius int(4 sigma + 0.5): 3, 5, 6 taps
+    for x2, x3, x4), each normalised, multiplied; zero beyond the radius."""
+    check_scale(scale, (2, 3, 4))
+    sigma = 0.4 * scale
+    radius = int(4 * sigma + 0.5)
+    coord = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    g = torch.exp(-0.5 * coord**2 / sigma**2)
+    g = F.pad(g / g.sum(), (DUF_KERNEL_SIZE // 2 - radius,) * 2)  # (13,)
+    return g[:, None] * g[None, :]
+
+
+def duf_degrade(hr: Tensor, scale: int, *, quantize: bool = False) -> Tensor:
+    """The DUF test data's degradation (Jo et al., CVPR 2018; BasicSR's duf_downsample, used with
+    `use_duf_downsampling: true` for the official DUF checkpoints): blur with duf_kernel(scale),
+    reflecting the border, and keep every scale-th pixel. hr: (..., 3, H, W) in [0, 1], H and W
+    divisible by scale and more than 6. Returns (..., 3, H/scale, W/scale).
+
+    quantize defaults to False, unlike BI and BD: DUF's LR frames are made on the fly in float
+    from the 8-bit HR frames and never written to a file."""
+    check_scale(scale, (2, 3, 4))
+    _check_hr(hr, scale)
+    lead, (h, w) = hr.shape[:-2], hr.shape[-2:]
+    # Output pixel k is the blur centred on HR pixel k * scale (BasicSR pads 6 + 2 * scale and
+    # then drops 2 outputs per side: the same samples as this pad of 6).
+    pad = DUF_KERNEL_SIZE // 2
+    if min(h, w) <= pad:
+        raise ValueError(f"hr must be larger than {pad} pixels per side, got {h}x{w}")
+    x = hr.reshape(-1, 1, h, w)  # one depthwise filter for every channel and frame
+    x = F.pad(x, (pad,) * 4, mode="reflect")
+    lr = F.conv2d(x, duf_kernel(scale).to(x)[None, None], stride=scale)  # (n, 1, H/s, W/s)
+    return _finish(lr.reshape(*lead, h // scale, w // scale), quantize)

@@ -17,6 +17,8 @@ SHALLOW = {
     "basicvsr": dict(num_block=1),
     "iconvsr": dict(num_block=1),
     "edvr": dict(num_extract_block=1, num_reconstruct_block=1),
+    "hifacegan": dict(num_feat=4),
+    "hifacegan_discriminator": dict(num_feat=8),
 }
 
 
@@ -39,6 +41,26 @@ def sliding_window_video_sr(model):
     return (1, model.num_frame, 3, 8, 8), (1, 3, 32, 32)
 
 
+def dynamic_filter_video_sr(model):
+    """DUF: x scale on the centre frame of exactly 7 frames."""
+    return (1, 7, 3, 8, 8), (1, 3, 8 * model.scale, 8 * model.scale)
+
+
+def pre_upsampled_video_sr(model):
+    """TOFlow: 7 frames already at the HR size (sides multiples of 16), the centre frame out."""
+    return (1, 7, 3, 16, 16), (1, 3, 16, 16)
+
+
+def face_restoration(model):
+    """HiFaceGAN: same size in and out, sides multiples of 32 (and 2 pixels at 1/32)."""
+    return (1, 3, 32, 64), (1, 3, 32, 64)
+
+
+def multiscale_discriminator(model):
+    """(degraded, restored) pairs on channels in; per scale, the last stage's patch logits."""
+    return (1, 6, 32, 32), [(1, 1, 7, 7), (1, 1, 5, 5)]
+
+
 def optical_flow(model):
     """Two frames in (a list of input shapes), the flow between them out."""
     return [(1, 3, 16, 16), (1, 3, 16, 16)], (1, 2, 16, 16)
@@ -57,6 +79,10 @@ PROBES = {
     "basicvsr": recurrent_video_sr,
     "iconvsr": recurrent_video_sr,
     "edvr": sliding_window_video_sr,
+    "duf": dynamic_filter_video_sr,
+    "tof": pre_upsampled_video_sr,
+    "hifacegan": face_restoration,
+    "hifacegan_discriminator": multiscale_discriminator,
 }
 IMAGE_SR_ARCHS = [a for a, probe in PROBES.items() if probe is image_sr]
 
@@ -77,7 +103,11 @@ def test_every_preset_forward_shape_dtype_finite(preset):
     shapes = in_shape if isinstance(in_shape, list) else [in_shape]
     with torch.no_grad():
         out = model(*(torch.rand(shape) for shape in shapes))
-    assert out.shape == out_shape
+    if isinstance(out, list):  # a multi-scale discriminator: per scale, a list of features
+        out = [scale[-1] for scale in out]
+        assert [o.shape for o in out] == out_shape
+        out = torch.cat([o.flatten() for o in out])
+    assert isinstance(out_shape, list) or out.shape == out_shape
     assert out.dtype == torch.float32
     assert torch.isfinite(out).all()
 

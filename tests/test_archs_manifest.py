@@ -31,6 +31,10 @@ ARCH_OF_BASICSR_CLASS = {
     "BasicVSR": "basicvsr",
     "IconVSR": "iconvsr",
     "EDVR": "edvr",
+    "DUF": "duf",
+    "TOFlow": "tof",
+    "HiFaceGAN": "hifacegan",
+    "HiFaceGANDiscriminator": "hifacegan_discriminator",
 }
 CONFIGS = [c for c, e in MANIFEST.items() if e["basicsr_class"] in ARCH_OF_BASICSR_CLASS]
 
@@ -57,6 +61,13 @@ def test_image_configs_are_all_covered():
 
 def test_video_configs_are_all_covered():
     assert {"spynet", "basicvsr", "iconvsr", "edvr_m", "edvr_l"} <= set(CONFIGS)
+
+
+def test_zoo_configs_are_all_covered():
+    duf = {"duf_16l_x2", "duf_16l_x3", "duf_16l_x4", "duf_28l_x4", "duf_52l_x4"}
+    official = {"duf_52l_x4_official", "tof", "tof_official"}
+    assert duf | official | {"hifacegan", "hifacegan_discriminator"} <= set(CONFIGS)
+    assert set(CONFIGS) == set(MANIFEST)  # every BasicSR class in the manifest is implemented
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -38,7 +38,19 @@ TABLE_KEYS = {
     "values",
     "rows",
 }
-EXPECTED = {"basicvsr", "edsr", "edvr", "esrgan", "pruning", "rcan", "realtime", "srresnet"}
+EXPECTED = {
+    "basicvsr",
+    "duf",
+    "edsr",
+    "edvr",
+    "esrgan",
+    "hifacegan",
+    "pruning",
+    "rcan",
+    "realtime",
+    "srresnet",
+    "tof",
+}
 
 
 def _is_number(v) -> bool:
@@ -103,7 +115,7 @@ def test_table_fills_in_confidence_and_secondary_per_row():
 
 
 def test_unknown_names_are_errors_that_list_the_choices():
-    with pytest.raises(KeyError, match="available: basicvsr, edsr"):
+    with pytest.raises(KeyError, match="available: basicvsr, duf, edsr"):
         papers.load("rcan_x9")
     with pytest.raises(KeyError, match="tables: table1_ablation"):
         papers.table("rcan", "table9")
@@ -270,6 +282,19 @@ def test_computed_param_counts_match_basicsr_state_dicts():
         ("msrresnet_x4", "srresnet", "params_computed", {"scale": 4}),
         ("rrdbnet_x4", "esrgan", "params_computed", {"model": "RRDBNet"}),
         ("vgg_discriminator_128", "esrgan", "params_computed", {"input_size": 128}),
+        ("duf_16l_x2", "duf", "params_computed", {"num_layer": 16, "scale": 2}),
+        ("duf_16l_x3", "duf", "params_computed", {"num_layer": 16, "scale": 3}),
+        ("duf_16l_x4", "duf", "params_computed", {"num_layer": 16, "scale": 4}),
+        ("duf_28l_x4", "duf", "params_computed", {"num_layer": 28}),
+        ("duf_52l_x4_official", "duf", "params_computed", {"num_layer": 52}),
+        ("tof_official", "tof", "params_computed", {"model": "TOFlow"}),
+        ("hifacegan", "hifacegan", "params_computed", {"model": "HiFaceGAN generator"}),
+        (
+            "hifacegan_discriminator",
+            "hifacegan",
+            "params_computed",
+            {"model": "HiFaceGANDiscriminator"},
+        ),
     ]
     for key, name, tab, where in pairs:
         rows = [r for r in papers.table(name, tab) if all(r.get(k) == v for k, v in where.items())]
@@ -277,3 +302,20 @@ def test_computed_param_counts_match_basicsr_state_dicts():
         assert rows[0]["params"] == ref[key], key
     iconvsr = papers.table("basicvsr", "params_computed")
     assert [r["params"] for r in iconvsr if r["component"] == "total"][1] == ref["iconvsr"]
+
+
+def test_duf_and_tof_vid4_rows_match_the_reference_model_zoo_lines():
+    """Every Vid4 PSNR/SSIM pair of duf.json and tof.json is printed on the reference's model-zoo
+    line for that model (papers.md section 4b; MMagic's TOF in 4c)."""
+    lines = PAPERS_MD.read_text(encoding="utf-8").splitlines()
+    duf_line = next(ln for ln in lines if ln.startswith("| DUF_x4_52L_official"))
+    tof_line = next(ln for ln in lines if ln.startswith("| TOF_official"))
+    mmagic = next(ln for ln in lines if ln.startswith("MMagic TOF"))
+    for paper, line in (("duf", duf_line), ("tof", tof_line)):
+        for row in papers.table(paper, "vid4"):
+            where = mmagic if "MMagic" in row["model"] else line
+            pair = f"{row['psnr']:.4f}/{row['ssim']:.4f}" if "MMagic" in row["model"] else None
+            pair = pair or f"{row['psnr']:.2f}/{row['ssim']:.4f}"
+            assert pair in where, (paper, row)
+            channel = "(Y)" if row["channel"] == "y" else "(RGB)"
+            assert "MMagic" in row["model"] or channel in where

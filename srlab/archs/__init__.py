@@ -21,13 +21,16 @@ from torch import nn
 from srlab import checkpoints
 from srlab.archs.basicvsr import BasicVSR
 from srlab.archs.discriminator import VGGStyleDiscriminator
+from srlab.archs.duf import DUF
 from srlab.archs.edsr import EDSR
 from srlab.archs.edvr import EDVR
+from srlab.archs.hifacegan import HiFaceGAN, HiFaceGANDiscriminator
 from srlab.archs.iconvsr import IconVSR
 from srlab.archs.rcan import RCAN
 from srlab.archs.rrdbnet import RRDBNet
 from srlab.archs.spynet import SpyNet
 from srlab.archs.srresnet import MSRResNet
+from srlab.archs.tof import TOFlow
 from srlab.checks import check_int
 
 ARCHS: dict[str, type[nn.Module]] = {
@@ -40,6 +43,10 @@ ARCHS: dict[str, type[nn.Module]] = {
     "basicvsr": BasicVSR,
     "iconvsr": IconVSR,
     "edvr": EDVR,
+    "duf": DUF,
+    "tof": TOFlow,
+    "hifacegan": HiFaceGAN,
+    "hifacegan_discriminator": HiFaceGANDiscriminator,
 }
 
 # The papers' settings live here, next to the code, not in config files.
@@ -86,14 +93,34 @@ PRESETS: dict[str, tuple[str, dict]] = {
         "edvr",
         dict(num_feat=128, num_frame=5, num_extract_block=5, num_reconstruct_block=40),
     ),
+    # DUF paper: 7 frames; BasicSR's official (TensorFlow-converted) checkpoints are 16L x2/x3/x4,
+    # 28L x4 and 52L x4, and need the TensorFlow batch-norm eps (adapt_official_weights=True).
+    "duf_16l_x2": ("duf", dict(scale=2, num_layer=16, adapt_official_weights=True)),
+    "duf_16l_x3": ("duf", dict(scale=3, num_layer=16, adapt_official_weights=True)),
+    "duf_16l_x4": ("duf", dict(scale=4, num_layer=16, adapt_official_weights=True)),
+    "duf_28l_x4": ("duf", dict(scale=4, num_layer=28, adapt_official_weights=True)),
+    "duf_52l_x4": ("duf", dict(scale=4, num_layer=52, adapt_official_weights=True)),
+    # TOFlow: 7 bicubic-upsampled frames; the official checkpoint wants the reference frame first.
+    "tof": ("tof", dict(adapt_official_weights=True)),
+    # HiFaceGAN as BasicSR's train/test_hifacegan.yml: width 48, SPADE with batch norm, all 4
+    # upsampling blocks; its multi-scale discriminator: 2 scales, 4 layers, spectral+instance norm.
+    "hifacegan": (
+        "hifacegan",
+        dict(num_feat=48, norm_g="spectralspadebatch3x3", is_train=False),
+    ),
+    "hifacegan_discriminator": (
+        "hifacegan_discriminator",
+        dict(num_d=2, n_layers_d=4, num_feat=64, norm_d="spectralinstance"),
+    ),
 }
 
 # The image SR presets and their upscaling factor: the presets whose settings name one (BasicSR
-# calls it `upscale`, RRDBNet `scale`). Video and flow models and discriminators have none.
+# calls it `upscale`, RRDBNet `scale`). Video and flow models and discriminators have none, except
+# DUF (a video model with a `scale`).
 IMAGE_SR_PRESETS: dict[str, int] = {
     name: kwargs.get("upscale", kwargs.get("scale"))
-    for name, (_arch, kwargs) in PRESETS.items()
-    if "upscale" in kwargs or "scale" in kwargs
+    for name, (arch, kwargs) in PRESETS.items()
+    if ("upscale" in kwargs or "scale" in kwargs) and arch != "duf"
 }
 
 
