@@ -184,7 +184,7 @@ CASES = [
     ("build-basicvsr-zero-feat", lambda t: build("basicvsr", num_feat=0), ValueError, "BasicVSR num_feat must be an integer >= 1"),
     ("build-basicvsr-propagation", lambda t: build("basicvsr", propagation="both"), ValueError, "propagation must be one of"),
     ("build-upscale-5", lambda t: build("edsr", upscale=5), ValueError, "5"),
-    ("build-discriminator-size", lambda t: build("vgg_discriminator", input_size=100), ValueError, "input_size must be 128 or 256"),
+    ("build-discriminator-size", lambda t: build("vgg_discriminator", input_size=100), ValueError, "input_size must be 32, 64, 128 or 256"),
     ("model-hwc-input", lambda t: tiny_edsr()(torch.rand(1, 16, 16, 3)), ValueError, "3 channels"),
     ("model-nan-input", lambda t: tiny_edsr()(NAN_IMG[None]), ValueError, "NaN"),
     ("basicvsr-one-frame", lambda t: build("basicvsr", num_feat=4, num_block=1)(torch.rand(1, 1, 3, 8, 8)), ValueError, "lqs must have at least 2 frames"),
