@@ -208,7 +208,7 @@ def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
     if name == "basicvsr_ablation":  # real clips have no true flow: no oracle rows
         assert all(row["flow"] != "oracle" for row in results["variants"])
         assert results["spynet_minus_true_flow_same_network"] is None
-        assert results["knob_study"]["rows"] == []  # no knob to turn on real clips
+        assert results["motion_study"] == []  # no knob to turn on real clips
     else:  # and no end-point error of SpyNet
         assert results["spynet"] is None
 
@@ -219,16 +219,10 @@ def test_video_notebooks_reject_oracle_flow_on_real_clips(tmp_path, name):
         run_smoke(name, tmp_path, data_root=str(tmp_path), flow="oracle")
 
 
-@pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
-def test_video_notebooks_reject_noise_on_real_clips(tmp_path, name):
-    # the quick profile's noise is for the synthetic clips; asked for explicitly on REDS, it fails
+def test_iconvsr_keyframes_rejects_noise_on_real_clips(tmp_path):
+    # noise is for the synthetic clips; asked for explicitly on REDS, it fails
     with pytest.raises(papermill.PapermillExecutionError, match="noise is added to the synthetic"):
-        run_smoke(name, tmp_path, data_root=str(tmp_path), noise=0.05)
-
-
-def test_basicvsr_ablation_rejects_an_unknown_knob(tmp_path):
-    with pytest.raises(papermill.PapermillExecutionError, match="knob must be 'noise' or 'motion'"):
-        run_smoke("basicvsr_ablation", tmp_path, knob="blur")
+        run_smoke("iconvsr_keyframes", tmp_path, data_root=str(tmp_path), noise=0.05)
 
 
 @pytest.mark.parametrize("name", ["not_a_parameter", "SCALE", "_scale"])
