@@ -219,12 +219,6 @@ def test_video_notebooks_reject_oracle_flow_on_real_clips(tmp_path, name):
         run_smoke(name, tmp_path, data_root=str(tmp_path), flow="oracle")
 
 
-def test_iconvsr_keyframes_rejects_noise_on_real_clips(tmp_path):
-    # noise is for the synthetic clips; asked for explicitly on REDS, it fails
-    with pytest.raises(papermill.PapermillExecutionError, match="noise is added to the synthetic"):
-        run_smoke("iconvsr_keyframes", tmp_path, data_root=str(tmp_path), noise=0.05)
-
-
 @pytest.mark.parametrize("name", ["not_a_parameter", "SCALE", "_scale"])
 def test_unknown_parameter_fails_the_run(tmp_path, name):
     """Any name that is not declared, whatever its case or a leading underscore: papermill itself

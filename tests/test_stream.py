@@ -104,12 +104,13 @@ def test_memory_is_flat_in_the_stream_length():
     assert live[1000] <= live[200], live
     # The process's peak RSS (Linux VmHWM): the least of two interleaved runs each. It varies by
     # up to ~1 MB between runs of the same length (allocator pools; after warm-up the peak is
-    # 2.0 MB for 100, 1000 and 5000 frames alike), so the bound is a few percent plus 2 MiB;
-    # keeping every output would add 900 * 3 * 64 * 64 * 4 bytes = 44 MB for 1000 frames.
+    # 2.0 MB for 100, 1000 and 5000 frames alike), and by 3.6 MB once in a full-suite run beside
+    # other workers, so the bound is a few percent plus 8 MiB; keeping every output would add
+    # 900 * 3 * 64 * 64 * 4 bytes = 44 MB for 1000 frames, far above it.
     runs = [(n, peak_memory(lambda n=n: consume(n))["peak_bytes"]) for _ in range(2)
             for n in (100, 1000)]  # fmt: skip
     peaks = {n: min(p for m, p in runs if m == n) for n in (100, 1000)}
-    assert peaks[1000] <= 1.05 * peaks[100] + 2 * 2**20, peaks
+    assert peaks[1000] <= 1.05 * peaks[100] + 8 * 2**20, peaks
 
 
 def test_bad_streams(lqs):
