@@ -53,7 +53,7 @@ from srlab.losses import (
     relativistic_generator_loss,
 )
 from srlab.seeding import SeededBatches, SeededSamples, rng_state, set_rng_state
-from srlab.train import LOSSES, SCHEDULES, ema_update, learning_rate, pixel_loss
+from srlab.train import LOSSES, check_schedule, ema_update, learning_rate, pixel_loss
 
 # Settings that only change what is reported or where: free to change on resume.
 RESUMABLE_CHANGES = ("val_every", "ckpt_every", "log_every", "out_dir", "progress")
@@ -119,21 +119,7 @@ class GANConfig:
             value = getattr(self, name)
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not 0 <= self.eta_min <= self.lr:
-            raise ValueError(f"eta_min must lie in [0, lr={self.lr}], got {self.eta_min!r}")
-        if list(self.milestones) != sorted(self.milestones) or not all(
-            0 < m < self.iters for m in self.milestones
-        ):
-            raise ValueError(
-                f"milestones must be increasing iterations in (0, iters={self.iters}), "
-                f"got {self.milestones!r}"
-            )
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
+        check_schedule(self)
         if self.pixel_loss not in LOSSES:
             raise ValueError(f"pixel_loss must be one of {LOSSES}, got {self.pixel_loss!r}")
         check_gan_type(self.gan_type)

@@ -119,21 +119,7 @@ class TrainConfig:
         check_float(self.eta_min, "eta_min", low=0)
         check_float(self.weight_decay, "weight_decay", low=0)
         check_float(self.gamma, "gamma", low=0, low_open=True)
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ValueError(f"betas must be two numbers in [0, 1), got {self.betas!r}")
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if not 0 <= self.eta_min <= self.lr:
-            raise ValueError(f"eta_min must lie in [0, lr={self.lr}], got {self.eta_min!r}")
-        if list(self.milestones) != sorted(self.milestones) or not all(
-            0 < m < self.iters for m in self.milestones
-        ):
-            raise ValueError(
-                f"milestones must be increasing iterations in (0, iters={self.iters}), "
-                f"got {self.milestones!r}"
-            )
-        if not 0 < self.gamma <= 1:
-            raise ValueError(f"gamma must lie in (0, 1], got {self.gamma!r}")
+        check_schedule(self)
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         check_float(self.charbonnier_eps, "charbonnier_eps", low=0, low_open=True)
@@ -145,6 +131,27 @@ class TrainConfig:
             check_float(mul, f"lr_mul[{prefix!r}]", low=0, low_open=True)
         if self.freeze_iters > 0 and not self.freeze:
             raise ValueError("freeze_iters > 0 needs freeze: the parameter-name prefixes to freeze")
+
+
+def check_schedule(cfg) -> None:
+    """The optimiser and schedule settings TrainConfig and srlab.gan.GANConfig share, checked by
+    name: betas, schedule, eta_min (within [0, lr]), milestones (increasing, inside iters),
+    gamma."""
+    if len(cfg.betas) != 2 or not all(0 <= b < 1 for b in cfg.betas):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {cfg.betas!r}")
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {cfg.schedule!r}")
+    if not 0 <= cfg.eta_min <= cfg.lr:
+        raise ValueError(f"eta_min must lie in [0, lr={cfg.lr}], got {cfg.eta_min!r}")
+    if list(cfg.milestones) != sorted(cfg.milestones) or not all(
+        0 < m < cfg.iters for m in cfg.milestones
+    ):
+        raise ValueError(
+            f"milestones must be increasing iterations in (0, iters={cfg.iters}), "
+            f"got {cfg.milestones!r}"
+        )
+    if not 0 < cfg.gamma <= 1:
+        raise ValueError(f"gamma must lie in (0, 1], got {cfg.gamma!r}")
 
 
 def pixel_loss(pred: Tensor, target: Tensor, kind: str, *, eps: float = 1e-12) -> Tensor:
