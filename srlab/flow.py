@@ -119,6 +119,7 @@ def train_spynet(
     max_speed: float = 3.0,
     threads: int = 1,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> tuple[SpyNet, dict]:
     """Train a SpyNet from scratch on LR frames of synthetic clips, with the end-point error (on
     valid pixels) as the loss. The caller's global RNG is left as it was.
@@ -131,6 +132,7 @@ def train_spynet(
     because the weights depend on it: oneDNN splits its sums differently per thread count (1 and
     2 threads differ in the 7th digit after 60 steps), and training is chaotic (see iters). The
     CPU's instruction set can change the sums as well, which no setting fixes.
+    device: where it trains (srlab.device.choose_device); the clips are rendered on the CPU.
     iters: training first sits on a plateau at the zero-flow error, and when it leaves it depends
     on tiny differences: with the defaults and 1000 steps, 1 and 2 threads gave test EPE 0.480
     and 0.419 (zero flow 0.478), and lr 1e-3 or 2e-3 did not help. With 3000 steps, seeds 0-3
@@ -157,12 +159,13 @@ def train_spynet(
             )
             for k in range(num_clips)
         ]
-        pool = {key: torch.cat([p[key] for p in pairs]) for key in pairs[0]}  # (n, c, h, w)
+        # (n, c, h, w) each, on the training device
+        pool = {key: torch.cat([p[key] for p in pairs]).to(device) for key in pairs[0]}
         # PyTorch's default initialisation. Pilots (test EPE after 1000 steps, zero flow 0.536):
         # starting every level's last layer at zero (exactly "no motion") stalls at zero flow for
         # hundreds of steps (0.537, or 0.551 after 2000); 32 clips are memorised (training EPE
         # 0.24, test 0.537); 256 clips, default init: 0.450.
-        model = SpyNet()
+        model = SpyNet().to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         g = torch.Generator().manual_seed(seed)
         losses = []
@@ -170,7 +173,7 @@ def train_spynet(
         for it in tqdm(range(iters), desc="spynet", disable=not progress):
             for group in optimizer.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * it / iters))
-            idx = torch.randint(0, len(pool["ref"]), (batch_size,), generator=g)
+            idx = torch.randint(0, len(pool["ref"]), (batch_size,), generator=g).to(device)
             pred = model(pool["ref"][idx], pool["supp"][idx])  # (b, 2, h, w)
             loss = epe(pred, pool["flow"][idx], pool["mask"][idx])
             optimizer.zero_grad(set_to_none=True)
@@ -192,10 +195,12 @@ def evaluate_flow(
     "unit": "LR pixels"}; the totals weight every valid pixel equally."""
     was_training = spynet.training
     spynet.eval()
+    device = next(spynet.parameters()).device
     per_clip, err_sum, zero_sum, n_valid = {}, 0.0, 0.0, 0.0
     try:
         for name, clip in clips.items():
             p = lr_flow_pairs(clip, scale=scale, degradation=degradation)
+            p = {key: value.to(device) for key, value in p.items()}
             pred = spynet(p["ref"], p["supp"])
             n = p["mask"].sum().item()
             e, z = (
@@ -227,16 +232,16 @@ def with_estimated_flows(
     The LR flow (t-1, 2, h, w) is stored on the HR grid as each LR pixel's value repeated over its
     scale x scale block, times scale: downscale_flow (block mean / scale) undoes this exactly.
     Frames and masks are the clip's own."""
-    out = {}
+    out, device = {}, next(spynet.parameters()).device
     for name, clip in clips.items():
-        lqs = degrade(clip.frames, scale, degradation)  # (t, 3, h, w)
+        lqs = degrade(clip.frames, scale, degradation).to(device)  # (t, 3, h, w)
         # SpyNet()(ref, supp) warps supp onto ref: flow_forward[i] warps frame i onto frame i+1,
         # flow_backward[i] frame i+1 onto frame i (srlab.data's convention, BasicVSR's).
         pairs = {"flow_forward": (lqs[1:], lqs[:-1]), "flow_backward": (lqs[:-1], lqs[1:])}
         flows = {}
         for key, (ref, supp) in pairs.items():
             flow = spynet(ref, supp)  # (t-1, 2, h, w) in LR pixels
-            flows[key] = F.interpolate(flow, scale_factor=scale, mode="nearest") * scale
+            flows[key] = F.interpolate(flow, scale_factor=scale, mode="nearest").cpu() * scale
         out[name] = dataclasses.replace(clip, **flows)
     return out
 
@@ -271,6 +276,7 @@ def pretrained_spynet(
     threads: int = 1,
     force: bool = False,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> SpyNet:
     """A SpyNet pretrained on synthetic LR clips (train_spynet), trained once and then read from a
     cache file (default: the checkout's .cache/, which git ignores), keyed by every setting.
@@ -280,7 +286,8 @@ def pretrained_spynet(
     force=True retrains and overwrites (in cache_dir; a shipped file is left alone). The file is an
     srlab checkpoint written atomically (so a crash never leaves half a file), with the settings
     and the loss curve under "pretrain"; it is read back with weights_only=True. Returns the model
-    in eval mode."""
+    in eval mode, on `device` (where it trains, if it must; the device is not part of the cache
+    key: weights trained on a GPU differ from the CPU's only in float rounding)."""
     settings = dict(
         iters=iters,
         seed=seed,
@@ -298,8 +305,8 @@ def pretrained_spynet(
     model = SpyNet()
     for found in (path, SHIPPED_DIR / path.name):  # a run in cache_dir (e.g. retrained) first
         if found.exists() and not force:
-            return checkpoints.load(model, found).eval()
-    model, history = train_spynet(**settings, progress=progress)
+            return checkpoints.load(model, found).eval().to(device)
+    model, history = train_spynet(**settings, progress=progress, device=device)
     checkpoints.save(
         path, model, arch="spynet", kwargs={}, extra={"pretrain": {**settings, **history}}
     )

@@ -21,6 +21,7 @@ import ast
 import datetime as _dt
 import os
 import subprocess
+import sys
 import time
 import types
 import typing
@@ -151,16 +152,20 @@ def git_commit(repo: str | Path | None = None) -> str:
 
 
 class Provenance:
-    """Start a clock when created; `record()` gives what a results file needs to be trusted."""
+    """Start a clock when created; `record()` gives what a results file needs to be trusted:
+    with `device` and `precision` (srlab.device's choice), where the numbers were computed."""
 
-    def __init__(self, params: types.SimpleNamespace):
+    def __init__(self, params: types.SimpleNamespace, *, device=None, precision: str | None = None):
         self.params = dict(vars(params))
+        self.device, self.precision = device, precision
         self.started = time.perf_counter()
         self.date = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         self.load_at_start = _load_average()
 
     def record(self) -> dict[str, Any]:
         import torch
+
+        from srlab.device import environment
 
         return {
             "parameters": self.params,
@@ -173,6 +178,7 @@ class Provenance:
             # Timings are only comparable on an idle machine: record how busy this one was.
             "cpu_count": os.cpu_count(),
             "load_average_1min": {"start": self.load_at_start, "end": _load_average()},
+            **(environment(self.device, self.precision) if self.device is not None else {}),
         }
 
 
@@ -182,3 +188,54 @@ def _load_average() -> float | None:
         return round(os.getloadavg()[0], 2)
     except (AttributeError, OSError):
         return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """A notebook on several processes, for the paper profiles:
+
+        torchrun --nproc_per_node 8 -m srlab.notebook notebooks/basicvsr_ablation.ipynb \\
+            -p profile paper -p data_root /data/REDS
+
+    Each process torchrun starts executes the whole notebook with papermill; its kernel inherits
+    torchrun's environment (RANK, WORLD_SIZE, LOCAL_RANK, ...), so every srlab.train.train() call
+    in it trains with DistributedDataParallel (nccl on GPUs, gloo on CPUs), each process on its
+    own GPU (srlab.device.choose_device) and its share of the batch; all processes evaluate the
+    same models and so compute the same numbers. Rank 0 writes the executed notebook to
+    out/<name>.ipynb and the figures and results where the notebook's parameters say; the other
+    ranks write theirs under out/torchrun/rank<r>/, which can be deleted. Other arguments go to
+    papermill as they are (-p name value). Returns papermill's exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0].startswith("-") or not args[0].endswith(".ipynb"):
+        print(main.__doc__, file=sys.stderr)
+        return 2
+    notebook = Path(args[0]).resolve()
+    if not notebook.is_file():
+        print(f"no notebook {notebook}", file=sys.stderr)
+        return 2
+    rank, world_size = int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    out = Path("out").resolve()
+    command = [sys.executable, "-m", "papermill", str(notebook)]
+    if rank == 0:
+        output = out / notebook.name
+        print(f"{notebook.name} on {world_size} process(es); rank 0 writes {output}, its figures "
+              f"and results; ranks 1+ write under {out / 'torchrun'}")  # fmt: skip
+        command += [str(output), *args[1:]]
+    else:  # the same run, written aside: the last -p of a name is the one papermill keeps
+        output = out / "torchrun" / f"rank{rank}" / notebook.name
+        side = str(output.parent)
+        command += [str(output), *args[1:], "-p", "out_dir", side, "-p", "results_dir", side]
+        command += ["--no-progress-bar"]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    command += ["-k", "python3", "--cwd", str(notebook.parent)]
+    # The kernels, not this process, join the process group, at every train() call and at their
+    # own pace (rank 0 also draws the figures). torchrun's own store proved fragile for such
+    # late grandchildren (a rank arriving 20 s after the others failed to connect), so rank 0's
+    # kernel hosts a store of its own, on the port after torchrun's, that the others wait for.
+    env = {**os.environ, "TORCHELASTIC_USE_AGENT_STORE": "False"}
+    if "MASTER_PORT" in os.environ:
+        env["MASTER_PORT"] = str(int(os.environ["MASTER_PORT"]) + 1)
+    return subprocess.run(command, env=env).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,6 +35,7 @@ The papers' settings, as BasicSR's training configs (options/train/) state them:
 
 from __future__ import annotations
 
+import atexit
 import copy
 import dataclasses
 import math
@@ -55,6 +56,7 @@ from tqdm.auto import tqdm
 import srlab
 from srlab import checkpoints
 from srlab.checks import check_float, check_int, check_same_shape
+from srlab.device import PRECISIONS, autocast
 from srlab.io import torch_save, write_json
 from srlab.seeding import (  # noqa: F401  (SeededBatches, SeededSamples: importable from here too)
     SeededBatches,
@@ -101,6 +103,10 @@ class TrainConfig:
     deterministic: bool = True  # torch.use_deterministic_algorithms(True) while training
     num_workers: int = 0  # DataLoader worker processes; the numbers do not depend on it
     progress: bool = True  # tqdm progress bar (rank 0 only)
+    # "fp32" | "bf16" | "fp16": forward and loss under torch.autocast in that dtype (mixed
+    # precision: weights, gradients and Adam stay float32); fp16 scales the loss (GradScaler) so
+    # that small gradients do not underflow. srlab.device.choose_precision has the rule.
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         # Plain tuples and str, so that the config compares equal after a checkpoint round trip.
@@ -120,6 +126,8 @@ class TrainConfig:
         check_float(self.weight_decay, "weight_decay", low=0)
         check_float(self.gamma, "gamma", low=0, low_open=True)
         check_schedule(self)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         check_float(self.charbonnier_eps, "charbonnier_eps", low=0, low_open=True)
@@ -250,7 +258,7 @@ def train(
             "global RNGs before each sample, e.g. srlab.data.ImagePatches(..., generator=None))"
         )
 
-    created_group = _init_distributed()
+    _init_distributed()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
@@ -261,8 +269,6 @@ def train(
         return _train(model.to(device), train_set, cfg, val_fn, forward, resume, stop_after, device)
     finally:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
-        if created_group:
-            dist.destroy_process_group()
 
 
 def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -> dict:
@@ -274,13 +280,19 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
         _param_groups(model, cfg), lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay
     )
     ema = copy.deepcopy(model).eval().requires_grad_(False) if cfg.ema_decay is not None else None
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     history = {"iter": [], "loss": [], "lr": [], "val": {"iter": []}, "wall_time": 0.0}
     start = 0
     if resume:
-        start, history = _load_checkpoint(out_dir / "latest.pth", cfg, model, ema, optimizer)
+        start, history = _load_checkpoint(
+            out_dir / "latest.pth", cfg, model, ema, optimizer, scaler
+        )
     elif rank == 0 and out_dir is not None:
         write_json(out_dir / "config.json", dataclasses.asdict(cfg))
     stop = stop_after or cfg.iters
+    if rank == 0 and world_size > 1:
+        print(f"DDP: {world_size} processes, {cfg.batch_size // world_size} samples each per step, "
+              f"batch {cfg.batch_size} in all")  # fmt: skip
     # Under DDP, backward() also averages the gradients over the processes (all-reduce).
     net = model if world_size == 1 else DistributedDataParallel(model, device_ids=_ids(device))
     loader = seeded_loader(
@@ -299,12 +311,14 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
             group["lr"] = lr * group["lr_mul"]
 
         optimizer.zero_grad(set_to_none=True)
-        pred = forward(net, batch)  # (b, 3, H, W) or (b, t, 3, H, W), like batch["gt"]
-        loss = pixel_loss(pred, batch["gt"], cfg.loss, eps=cfg.charbonnier_eps)
+        with autocast(device, cfg.precision):
+            pred = forward(net, batch)  # (b, 3, H, W) or (b, t, 3, H, W), like batch["gt"]
+            loss = pixel_loss(pred.float(), batch["gt"], cfg.loss, eps=cfg.charbonnier_eps)
         loss_value = _mean_over_processes(loss.detach().clone(), world_size)
         if not math.isfinite(loss_value):  # before the step: the weights stay the last good ones
             raise FloatingPointError(_not_finite(loss_value, it, batch, out_dir))
-        loss.backward()
+        scaler.scale(loss).backward()  # fp16: the loss times a scale; otherwise loss.backward()
+        scaler.unscale_(optimizer)  # back to true gradients before freezing and clipping
         if it <= cfg.freeze_iters:
             # Adam skips parameters without a gradient, so they (and their moments) stay as they
             # are, exactly as if they had requires_grad=False. BasicVSR fixes its pretrained
@@ -314,7 +328,8 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
                 p.grad = None
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
+        scaler.step(optimizer)  # fp16: skips the step if a gradient overflowed
+        scaler.update()
         if ema is not None:
             ema_update(ema, model, cfg.ema_decay)
 
@@ -328,7 +343,7 @@ def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -
             bar.set_postfix(loss=f"{np.mean(history['loss'][-cfg.log_every :]):.4g}", **last_val)
         if rank == 0 and out_dir is not None and (it % cfg.ckpt_every == 0 or it == stop):
             history["wall_time"] = wall_before + time.perf_counter() - t0
-            _save_checkpoint(out_dir, it, cfg, model, ema, optimizer, history)
+            _save_checkpoint(out_dir, it, cfg, model, ema, optimizer, history, scaler)
     bar.close()
     history["wall_time"] = wall_before + time.perf_counter() - t0
     return {**history, "ema": ema}
@@ -358,13 +373,15 @@ def _not_finite(loss: float, it: int, batch: dict, out_dir: Path | None) -> str:
     )
 
 
-def _init_distributed() -> bool:
+def _init_distributed() -> None:
     """Join the process group torchrun describes (WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT in
-    the environment) unless one exists already. True if this call created it."""
+    the environment) unless one exists already. The group is kept for the process's later train()
+    calls (a notebook trains many models) and destroyed when the process exits: creating and
+    destroying one per call hung gloo at the third call of a process (torch 2.13)."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
-        return False
+        return
     dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return True
+    atexit.register(dist.destroy_process_group)
 
 
 def _training_device(model: nn.Module) -> torch.device:
@@ -423,7 +440,9 @@ def _validate(model: nn.Module, val_fn, it: int, history: dict) -> dict[str, str
     return {name: f"{float(value):.4g}" for name, value in metrics.items()}
 
 
-def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history: dict) -> None:
+def _save_checkpoint(
+    out_dir: Path, it: int, cfg, model, ema, optimizer, history: dict, scaler=None
+) -> None:
     """out_dir/latest.pth (plain containers and tensors) and out_dir/history.json, atomically.
 
     The weights sit under BasicSR's keys "params" and "params_ema" (only with EMA), and a model
@@ -437,6 +456,8 @@ def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history
         "rng": rng_state(),
         "history": history,
     }
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()  # fp16's loss scale, for an exact resume
     if ema is not None:
         state["params_ema"] = ema.state_dict()
     if hasattr(model, "srlab_config"):
@@ -445,7 +466,7 @@ def _save_checkpoint(out_dir: Path, it: int, cfg, model, ema, optimizer, history
     write_json(out_dir / "history.json", history)
 
 
-def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]:
+def _load_checkpoint(path: Path, cfg, model, ema, optimizer, scaler=None) -> tuple[int, dict]:
     """Restore everything _save_checkpoint wrote; return (iteration, history). The file is read by
     srlab.checkpoints (weights_only=True), and every error names it."""
     state = checkpoints.read(path)
@@ -458,7 +479,9 @@ def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]
             f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
             "out_dir."
         )
-    saved, now = state["config"], dataclasses.asdict(cfg)
+    # a setting added after the file was written has its default there (precision: "fp32")
+    saved = {**dataclasses.asdict(TrainConfig()), **state["config"]}
+    now = dataclasses.asdict(cfg)
     changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
     if changed:
         details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
@@ -472,5 +495,7 @@ def _load_checkpoint(path: Path, cfg, model, ema, optimizer) -> tuple[int, dict]
     if ema is not None:
         checkpoints.load(ema, path_or_state=state, param_key="params_ema", source=path)
     optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     return state["iter"], state["history"]

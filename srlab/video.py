@@ -61,7 +61,7 @@ def run_clip(
     lqs = lqs.to(device)
     kwargs = dict(forward_kwargs)
     if flows is not None:
-        kwargs["flows"] = tuple(f[None] if f.dim() == 4 else f for f in flows)
+        kwargs["flows"] = tuple((f[None] if f.dim() == 4 else f).to(device) for f in flows)
     if segments != 1:
         kwargs["segments"] = segments
     if interval is not None:

@@ -14,8 +14,8 @@
 #    alignment.
 #
 # and adds a question the paper cannot ask, because our clips are synthetic with **known
-# optical flow** (`srlab.data`): 4. **when does propagation pay?** The same measurements as the
-# amount of motion in the clips grows.
+# optical flow** (`srlab.data`): 4. **when does propagation pay?** The same measurements as one
+# knob of the clips turns: how much noise each LR frame carries (or how fast things move).
 #
 # **Two kinds of experiment.** The paper trains one network per variant. At our scale (tiny
 # models, minutes of CPU) the difference between two *trained* networks mixes the design with
@@ -32,15 +32,19 @@
 # **Our recipe** (the `quick` profile): 16 channels, 2 residual blocks per branch, a 16-channel HR
 # reconstruction (`num_feat_hr`; BasicSR's 64 took 95% of the compute of such a tiny model),
 # 10-frame training windows of 16x16 LR (the paper: 15 of 64x64), 400 steps per model, BD
-# degradation (the paper's Vid4-BD setting: Gaussian blur, then subsampling, which aliases, so
-# neighbouring frames hold information a single frame lacks; with BI our pilots leaned on their
-# neighbours half as much). 21 models: about 8 minutes on 2 cores of a fast machine, longer on a
-# slower one. How it was chosen, and what did not work, is in `papers/basicvsr.md`.
+# degradation (the paper's Vid4-BD setting: Gaussian blur, then subsampling, which aliases), and
+# **Gaussian noise of sigma 0.08 on every LR frame** (`noise`; the paper has none). Why the noise:
+# a tiny model trained for minutes learns single-frame SR first and leans on its neighbours very
+# little (in our pilots, cutting the clip into 4 segments cost it 0.03 dB); with noise, each frame
+# holds an independent draw of the scene, so what a model gains by aligning and combining frames is
+# large enough to measure, while the question stays the paper's: does information travel far, in
+# both directions, aligned? Section 4 turns the noise down to zero to show what is left without
+# it. 21 models. How the recipe was chosen, and what did not work, is in `papers/basicvsr.md`.
 # Absolute PSNRs are not comparable with the paper's.
 #
 # With `data_root` (REDS on disk) the trained-variant study runs on real clips: trained on REDS's
 # training clips, tested on REDS4, BI. Real clips have no true flow, so the oracle rows and the
-# motion study are left out there.
+# knob study are left out there, and no noise is added (the paper's protocol).
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -61,7 +65,9 @@ spynet_iters: int | None = None  # SpyNet pretraining steps on synthetic flow (c
 spynet_path: str = ""  # official SpyNet weights (spynet_sintel_final-3d2a1287.pth) instead
 seeds: str | None = None  # results are mean ± std over these, differences paired by seed
 max_speed: float = 3.0  # synthetic clips: top speed in HR pixels per frame (per axis)
-speeds: str | None = None  # motion study: max_speed values; "" skips it
+noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
+knob: str = "noise"  # section 4's information knob: noise | motion (max_speed)
+knob_values: str | None = None  # section 4: the knob's other values; "" skips it
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = ""  # BI | BD; empty: BD on synthetic clips, BI on REDS (REDS4's protocol)
 out_dir: str = "../figures"
@@ -92,15 +98,15 @@ from srlab.video import evaluate_clips, frame_mean
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, batch_size=2, patch=16,
                   num_frames=3, lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1",
-                  speeds="1"),
+                  noise=0.05, knob_values="0"),
     "quick": dict(num_feat=16, num_block=2, num_feat_hr=16, iters=400, batch_size=1, patch=16,
                   num_frames=10, lr=2e-3, finetune_spynet=False, spynet_iters=3000,
-                  seeds="0,1,2", speeds="0,6"),
+                  seeds="0,1,2", noise=0.08, knob_values="0,0.04"),
     # BasicSR's options/train/BasicVSR/train_BasicVSR_REDS.yml (its released REDS model); the
     # SpyNet there is pretrained on Sintel, not by us.
     "paper": dict(num_feat=64, num_block=30, num_feat_hr=64, iters=300_000, batch_size=32,
                   patch=64, num_frames=15, lr=2e-4, finetune_spynet=True, spynet_iters=20_000,
-                  seeds="0", speeds=""),
+                  seeds="0", noise=0.0, knob_values=""),
 }  # fmt: skip
 p = resolve_parameters(globals(), PROFILES)
 provenance = Provenance(p)
@@ -115,9 +121,24 @@ if p.data_root and p.flow == "oracle":
         "flow='oracle' needs the true flow, which real clips (data_root) do not have: "
         "use flow='spynet'"
     )
+if p.knob not in ("noise", "motion"):
+    raise ValueError(f"knob must be 'noise' or 'motion', got {p.knob!r}")
+if p.data_root and noise:  # `noise` as given; None: the profile's (for synthetic clips)
+    raise ValueError("noise is added to the synthetic clips only: with data_root leave it unset")
+noise_level = 0.0 if p.data_root else p.noise  # REDS: the paper's clean LR frames
 degradation = p.degradation or ("BI" if p.data_root else "BD")
-# the motion study's speeds, besides max_speed itself (REDS has no knob to turn)
-speed_list = [] if p.data_root else sorted({float(s) for s in p.speeds.split(",") if s.strip()})
+# section 4's values of the knob, besides the reference setting (REDS has no knob to turn)
+knob_ref = noise_level if p.knob == "noise" else p.max_speed
+knob_list = [] if p.data_root else sorted({float(v) for v in p.knob_values.split(",") if v.strip()})
+
+
+def setting(value: float) -> dict:
+    """The clips at one value of the knob: {"max_speed", "noise"}."""
+    if p.knob == "noise":
+        return {"max_speed": p.max_speed, "noise": value}
+    return {"max_speed": value, "noise": noise_level}
+
+
 SCALE = 4  # BasicVSR is a x4 model
 # REDS4's protocol (BasicSR's config): RGB, no border crop; scored per frame, 8-bit outputs.
 PROTOCOL = dict(scale=SCALE, degradation=degradation, y_channel=False, crop_border=0)
@@ -134,9 +155,11 @@ cpu_start = time.process_time()  # CPU time beside wall time: the machine may be
 # Training windows are random crops of the 7 bundled training clips (`VideoPatches`: random start,
 # crop and flip, with the true LR flow); test clips are the held-out `bundled_videos("test")`,
 # rendered over test photographs only, cut to their first frames to keep the CPU budget. Both are
-# rendered with `max_speed` (and, for the motion study, with each of `speeds`): the same clips,
-# paths and photographs, moving faster or slower. LR frames are made with the degradation; the
-# true flow is brought to the LR grid, where BasicVSR's SpyNet works.
+# rendered with `max_speed` (and, for the motion knob, with each of `knob_values`): the same clips,
+# paths and photographs, moving faster or slower. LR frames are made with the degradation, then
+# `noise` is added: a fresh draw for every training window, one fixed draw per test clip (the same
+# for every model; scores are against the clean HR frames). The true flow is brought to the LR
+# grid, where BasicVSR's SpyNet works.
 #
 # With `data_root`, BasicSR's REDS layout: HR clips in `train_sharp/<clip>/`, LR clips in
 # `train_sharp_bicubic/X4/<clip>/` (bicubic; without that folder, LR is made with the degradation).
@@ -151,37 +174,39 @@ DATA = {  # frames kept per training clip; test clips, frames and HR crop (None:
     "paper": dict(train_frames=20, test_clips=4, test_frames=None, test_size=None),
 }[p.profile]  # REDS's clips have 100 frames, all scored by the paper
 windows = dict(patch_size=p.patch, num_frames=p.num_frames, degradation=degradation, scale=SCALE)
-train_sets, test_sets = {}, {}  # by speed (REDS: the one key max_speed)
+train_sets, test_sets = {}, {}  # by value of the knob (REDS: the one key knob_ref)
 if p.data_root:
     reds = reds_split(p.data_root, scale=SCALE, degradation=degradation,
                       test_clips=DATA["test_clips"], test_frames=DATA["test_frames"],
                       test_size=DATA["test_size"])  # fmt: skip
     train_clips = reds.train_names
-    test_sets[p.max_speed] = reds.test  # test clips of one length (checked)
+    test_sets[knob_ref] = reds.test  # test clips of one length (checked)
     # Windows without flow: BasicVSR's own SpyNet estimates it.
-    train_sets[p.max_speed] = VideoFolderPatches(
+    train_sets[knob_ref] = VideoFolderPatches(
         reds.folder, names=train_clips, patch_size=p.patch, num_frames=p.num_frames
     )
 else:
     h, w = DATA["test_size"] or (144, 192)  # the bundled clips are 144 x 192
     n = DATA["test_frames"]
-    for speed in dict.fromkeys([p.max_speed, *speed_list]):
-        render = dict(max_speed=speed)
-        train_clips = bundled_videos("train", num_frames=DATA["train_frames"], **render)
-        test = bundled_videos("test", num_frames=n, size=(h, w), **render)
-        test_sets[speed] = dict(list(test.items())[: DATA["test_clips"]])
-        train_sets[speed] = VideoPatches(train_clips, **windows)  # windows carry the true LR flow
+    for value in dict.fromkeys([knob_ref, *knob_list]):
+        speed, sigma = setting(value)["max_speed"], setting(value)["noise"]
+        train_clips = bundled_videos("train", num_frames=DATA["train_frames"], max_speed=speed)
+        test = bundled_videos("test", num_frames=n, size=(h, w), max_speed=speed)
+        test_sets[value] = dict(list(test.items())[: DATA["test_clips"]])
+        # windows carry the true LR flow, and fresh noise on their LR frames
+        train_sets[value] = VideoPatches(train_clips, noise=sigma, **windows)
     train_clips = bundled_videos("train", num_frames=DATA["train_frames"], max_speed=p.max_speed)
-test_clips = test_sets[p.max_speed]
+test_clips = test_sets[knob_ref]
 print(f"training windows: {p.num_frames} frames of {p.patch}x{p.patch} LR, "
       f"{len(train_clips)} clips")  # fmt: skip
 for name, clip in test_clips.items():
     hr = clip["gt"] if p.data_root else clip.frames  # (t, 3, H, W)
     print(f"test clip {name}: {tuple(hr.shape)} HR")
 if not p.data_root:
-    for speed, clips in test_sets.items():
+    for value, clips in test_sets.items():
         motion = np.mean([c.mean_motion() for c in clips.values()]) / SCALE
-        print(f"max_speed {speed}: mean motion {motion:.2f} LR px per frame on the test clips")
+        print(f"max_speed {setting(value)['max_speed']:g}, noise sigma "
+              f"{setting(value)['noise']:g}: mean motion {motion:.2f} LR px per frame")  # fmt: skip
 
 # %% [markdown]
 # ## SpyNet without downloads
@@ -201,7 +226,7 @@ else:
 if p.data_root:
     flow_report = {}
     print("SpyNet end-point error needs the true flow, which real clips do not have: not measured")
-    learned_set = train_sets[p.max_speed]  # the model's own frozen SpyNet runs in the forward
+    learned_set = train_sets[knob_ref]  # the model's own frozen SpyNet runs in the forward
 else:
     flow_report = evaluate_flow(spynet, test_clips, scale=SCALE, degradation=degradation)
     print(
@@ -210,11 +235,14 @@ else:
         f"{flow_report['epe'] / flow_report['epe_zero']:.2f}), over pixels visible in both frames"
     )
     # A frozen SpyNet gives each training clip the same flow at every step: estimate it once on
-    # the whole LR frames, and let the learned-flow variants train on windows that carry it.
+    # the whole LR frames, and let the learned-flow variants train on windows that carry it. It
+    # sees the noise-free frames, in training and at test time alike: the noise is there to give
+    # propagation something to do, not to test SpyNet.
     learned_set = VideoPatches(
         with_estimated_flows(train_clips, spynet, scale=SCALE, degradation=degradation),
-        **windows,
-    )
+        noise=noise_level, **windows,
+    )  # fmt: skip
+    learned_test = with_estimated_flows(test_clips, spynet, scale=SCALE, degradation=degradation)
 
 # %% [markdown]
 # ## Training every variant, seed by seed
@@ -223,35 +251,53 @@ else:
 # one thing; with a given seed all of them start from the same generator state and see the same
 # windows, so variant minus reference is a paired difference. SpyNet is the pretrained one above:
 # frozen unless `finetune_spynet` (then BasicVSR's schedule: lr x0.125, frozen for the first
-# 5000 steps or 10% of them, whichever is fewer). Frozen, its flow comes with the training
-# windows (on REDS, from the model's own SpyNet in the forward) and, at test time, from the
-# model's own SpyNet. Oracle variants (synthetic clips only) train and test with the true flow;
-# the motion study trains the bidirectional, feature-aligned model with the true flow at every
-# speed, so that what changes is the information in the clips, not SpyNet's errors.
+# 5000 steps or 10% of them, whichever is fewer). Frozen, it gives a clip the same flow every
+# time, so it runs once per clip on the noise-free LR frames, training and test clips alike, and
+# the flow comes with the frames (on REDS, the model's own SpyNet runs in the forward): the noise
+# is the propagation's problem, not SpyNet's. Oracle variants (synthetic clips only) train and
+# test with the true flow; section 4 trains the bidirectional, feature-aligned model with the true
+# flow at every value of the knob, so that what changes is the information in the clips, not
+# SpyNet's errors.
 
 # %%
-reference = (p.propagation, p.alignment, "-" if p.alignment == "none" else p.flow, p.max_speed)
+reference = (p.propagation, p.alignment, "-" if p.alignment == "none" else p.flow, knob_ref)
 other_direction = "unidirectional" if p.propagation == "bidirectional" else "bidirectional"
 ORACLE = ("bidirectional", "feature", "oracle")
 VARIANTS = list(
-    dict.fromkeys([  # (propagation, alignment, flow, max_speed), in this order, without repeats
+    dict.fromkeys([  # (propagation, alignment, flow, knob value), in order, without repeats
         reference,
         (other_direction, *reference[1:]),
-        ("bidirectional", "none", "-", p.max_speed),
-        ("bidirectional", "image", "spynet", p.max_speed),
-        ("bidirectional", "feature", "spynet", p.max_speed),
-        *[(*ORACLE, s) for s in [p.max_speed, *speed_list]],
+        ("bidirectional", "none", "-", knob_ref),
+        ("bidirectional", "image", "spynet", knob_ref),
+        ("bidirectional", "feature", "spynet", knob_ref),
+        *[(*ORACLE, v) for v in [knob_ref, *knob_list]],
     ])
 )  # fmt: skip
 if p.data_root:  # real clips have no true flow
     VARIANTS = [v for v in VARIANTS if v[2] != "oracle"]
-label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" + ("" if v[3] == p.max_speed else f"@{v[3]:g}")
+label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" + ("" if v[3] == knob_ref else f"@{p.knob} {v[3]:g}")
          for v in VARIANTS}  # fmt: skip
+frozen_spynet = not p.finetune_spynet and not p.data_root  # flows estimated once, on clean frames
+
+
+def scored(model, variant, **kwargs) -> dict:
+    """evaluate_clips on the variant's test clips, with the noise of its setting and the flow it
+    was trained with: the true one, SpyNet's estimated once on the clean frames (frozen SpyNet,
+    synthetic clips), or the model's own SpyNet in the forward (fine-tuned, or REDS).
+    kwargs: segments, interval, or flow="oracle" to give it the true flow instead."""
+    value, kind = variant[3], variant[2]
+    clips = learned_test if kind == "spynet" and frozen_spynet else test_sets[value]
+    given = "oracle" if kind == "oracle" or (kind == "spynet" and frozen_spynet) else "spynet"
+    if kwargs.get("flow") == "oracle":
+        clips, given = test_sets[value], kwargs.pop("flow")
+    return evaluate_clips(model, clips, **PROTOCOL, noise=setting(value)["noise"], flow=given,
+                          **kwargs)  # fmt: skip
+
 freeze_iters = min(5000, p.iters // 10)
 flows_from_batch = lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))  # noqa
 scores, models, params = {}, {}, {}
 for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="models"):
-    prop, align, flow_kind, speed = variant
+    prop, align, flow_kind, value = variant
     torch.manual_seed(seed)
     model = build("basicvsr", num_feat=p.num_feat, num_block=p.num_block, propagation=prop,
                   alignment=align, num_feat_hr=p.num_feat_hr)  # fmt: skip
@@ -272,10 +318,9 @@ for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="m
     # Same seed, same windows: the two training sets differ only in the flow they carry.
     learned = flow_kind == "spynet" and not finetune
     feed = (learned and not p.data_root) or flow_kind == "oracle"  # windows that carry a flow
-    train(model, learned_set if learned else train_sets[speed], cfg,
+    train(model, learned_set if learned else train_sets[value], cfg,
           forward=flows_from_batch if feed else None)  # fmt: skip
-    flow_source = "oracle" if flow_kind == "oracle" else "spynet"
-    scores[variant, seed] = evaluate_clips(model, test_sets[speed], **PROTOCOL, flow=flow_source)
+    scores[variant, seed] = scored(model, variant)
     models[variant, seed] = model.eval()
     params[variant] = count_params(model) - (count_params(model.spynet) if model.spynet else 0)
 print(f"trained and scored {len(scores)} models in {time.perf_counter() - start:.0f} s")
@@ -311,11 +356,9 @@ print(f"inference: {1000 * latency:.0f} ms per LR frame ({torch.get_num_threads(
 # %%
 t_test = next(iter(frames_of.values())).shape[1]
 ks = sorted({k for k in (1, 2, 4, 8, p.segments, t_test) if k <= t_test})
-ref_source = "oracle" if reference[2] == "oracle" else "spynet"
 segment_frames = {(1, s): frames_of[reference, s] for s in seed_list}  # K = 1: scored above
 segment_frames |= {
-    (k, s): np.stack(list(evaluate_clips(models[reference, s], test_clips, **PROTOCOL,
-                                         flow=ref_source, segments=k)["psnr"].values()))
+    (k, s): np.stack(list(scored(models[reference, s], reference, segments=k)["psnr"].values()))
     for k in tqdm(ks[1:], desc="K") for s in seed_list
 }  # fmt: skip
 seg_delta = {k: [segment_frames[k, s] - segment_frames[1, s] for s in seed_list] for k in ks}
@@ -372,10 +415,10 @@ bi_v = reference if reference[0] == "bidirectional" else (other_direction, *refe
 uni_v = (other_direction, *reference[1:]) if bi_v == reference else reference
 gap = np.stack([(frames_of[uni_v, s] - frames_of[bi_v, s]).mean(0) for s in seed_list])  # (n, t)
 ahead = np.stack([
-    np.stack(list(evaluate_clips(models[bi_v, s], test_clips, **PROTOCOL, flow=ref_source,
-                                 interval=1)["psnr"].values())).mean(0) - frames_of[bi_v, s].mean(0)
+    np.stack(list(scored(models[bi_v, s], bi_v, interval=1)["psnr"].values())).mean(0)
+    - frames_of[bi_v, s].mean(0)
     for s in seed_list
-])  # fmt: skip  (seeds, t): no look-ahead - bidirectional, same network
+])  # (seeds, t): no look-ahead - bidirectional, same network
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
 for ax, d, title in ((axes[0], gap, "trained unidirectional - bidirectional"),
                      (axes[1], ahead, "same network, no look-ahead (interval=1)")):  # fmt: skip
@@ -414,15 +457,15 @@ paper_uni = papers.table("basicvsr", "propagation_uni_vs_bi")[0]
 paper_delta = {}
 if reference[:3] == ("bidirectional", "feature", "spynet"):
     paper_delta = {
-        ("bidirectional", "none", "-", p.max_speed): paper_rows["no alignment"],
-        ("bidirectional", "image", "spynet", p.max_speed): paper_rows["image alignment"],
+        ("bidirectional", "none", "-", knob_ref): paper_rows["no alignment"],
+        ("bidirectional", "image", "spynet", knob_ref): paper_rows["image alignment"],
         uni_v: paper_uni,
     }
 rows = []
 print(f"{'variant':22s} {'PSNR (dB)':>15s}   - reference, 95% CI -> verdict {'paper':>8s}")
 for v in VARIANTS:
-    if v[3] != p.max_speed:
-        continue  # the motion study's models, below
+    if v[3] != knob_ref:
+        continue  # section 4's models, below
     m, s = mean_std(per_seed[v])
     pr = paper_delta.get(v)
     e = effect(paired_differences(per_seed[v], per_seed[reference]), pr["delta_db"] if pr else -1.0)
@@ -439,8 +482,7 @@ print("paper values: secondary sources (papers/basicvsr.json), medium-low confid
 flow_effect = None
 if not p.data_root and reference[2] == "spynet":
     oracle_at_test = [
-        frame_mean(evaluate_clips(models[reference, s], test_clips, **PROTOCOL, flow="oracle"))
-        for s in seed_list
+        frame_mean(scored(models[reference, s], reference, flow="oracle")) for s in seed_list
     ]  # fmt: skip
     flow_effect = effect(paired_differences(per_seed[reference], oracle_at_test), -1.0)
     print(f"\nreference, SpyNet's flow - the true flow, same network: {flow_effect['text']}")
@@ -463,57 +505,70 @@ fig.savefig(out_dir / "basicvsr_alignment.png", dpi=120)
 plt.show()
 
 # %% [markdown]
-# ## 4. When does propagation pay? The amount of motion as a knob
+# ## 4. When does propagation pay? One information knob
 #
-# The synthetic clips let us turn one thing: how fast the camera and the objects move
-# (`speeds`; the same paths, photographs and seeds). For each speed, bidirectional models with
-# feature alignment on the *true* flow are trained (every seed) and measured inside each network:
-# what switching propagation off costs (K = every frame), what K = `segments` cost, and what
-# cutting the backward branch costs (no look-ahead). Without motion, neighbouring frames hold
-# the same samples of the scene and carry no new information; with motion, each frame samples
-# the scene at other sub-pixel positions, which is what a multi-frame model can combine, until
-# the motion becomes hard to follow.
+# The synthetic clips let us turn one thing at a time (`knob`, its values in `knob_values`; the
+# same clips, paths, photographs and seeds otherwise):
+# - `noise` (the default): the sigma of the Gaussian noise on the LR frames. A single frame then
+#   holds less of the scene, and every other frame holds another, independent draw of it: the
+#   more noise, the more a model gains from frames it can align and combine.
+# - `motion` (`max_speed`): without motion neighbouring frames hold the same samples of the
+#   scene; with motion each frame samples it at other sub-pixel positions (BD aliases), which is
+#   what multi-frame SR combines, until motion becomes hard to follow.
+#
+# At every value, bidirectional models with feature alignment on the *true* flow are trained (every
+# seed) and measured inside each network: what switching propagation off costs (K = every frame),
+# what K = `segments` costs, and what cutting the backward branch costs (no look-ahead). Networks
+# at two values of the knob share their seed (initial weights and training windows), so the
+# change of a cost between the lowest and the highest value is a paired difference too.
 
 # %%
 K_NAME = f"K = {min(p.segments, t_test)}"
-motion = {}
-for speed in sorted({v[3] for v in VARIANTS if v[:3] == ORACLE}):
-    clips = test_sets[speed]
-    row = {"speed": speed, "mean_motion_lr_px": np.mean([c.mean_motion() for c in clips.values()])
-           / SCALE}  # fmt: skip
-    base = [frames_of[(*ORACLE, speed), s].mean() for s in seed_list]
-    for name, kwargs in (("no propagation", dict(segments=t_test)),
-                         (K_NAME, dict(segments=min(p.segments, t_test))),
-                         ("no look-ahead", dict(interval=1))):  # fmt: skip
-        switched = [frame_mean(evaluate_clips(models[(*ORACLE, speed), s], clips, **PROTOCOL,
-                                              flow="oracle", **kwargs))
-                    for s in seed_list]  # fmt: skip
-        row[name] = effect(paired_differences(switched, base), -1.0)
-    bicubic_here = frame_mean(scores[(*ORACLE, speed), seed_list[0]], "bicubic_psnr")
-    row["psnr_minus_bicubic"] = float(np.mean(base)) - bicubic_here
-    motion[speed] = row
-    print(f"max_speed {speed:g} (mean motion {row['mean_motion_lr_px']:.2f} LR px/frame), "
-          f"model - bicubic {row['psnr_minus_bicubic']:+.2f} dB")  # fmt: skip
-    for name in ("no propagation", K_NAME, "no look-ahead"):
-        if name in row:
-            print(f"   {name:15s} {row[name]['text']}")
-if motion:
+SWITCHES = {"no propagation": dict(segments=t_test), K_NAME: dict(segments=min(p.segments, t_test)),
+            "no look-ahead": dict(interval=1)}  # fmt: skip
+knob_rows, costs = {}, {}  # costs[value, name]: per-seed PSNR change
+for value in sorted({v[3] for v in VARIANTS if v[:3] == ORACLE}):
+    variant = (*ORACLE, value)
+    clips = test_sets[value]
+    motion = np.mean([c.mean_motion() for c in clips.values()]) / SCALE
+    row = {"knob": p.knob, "value": value, **setting(value), "mean_motion_lr_px": motion}
+    base = [frames_of[variant, s].mean() for s in seed_list]
+    for name, kwargs in SWITCHES.items():
+        switched = [frame_mean(scored(models[variant, s], variant, **kwargs)) for s in seed_list]
+        costs[value, name] = paired_differences(switched, base)
+        row[name] = effect(costs[value, name], -1.0)
+    row["psnr_minus_bicubic"] = float(np.mean(base)) - frame_mean(
+        scores[variant, seed_list[0]], "bicubic_psnr"
+    )
+    knob_rows[value] = row
+    print(f"noise sigma {row['noise']:g}, max_speed {row['max_speed']:g} (mean motion "
+          f"{row['mean_motion_lr_px']:.2f} LR px/frame): model - bicubic "
+          f"{row['psnr_minus_bicubic']:+.2f} dB")  # fmt: skip
+    for name in SWITCHES:
+        print(f"   {name:15s} {row[name]['text']}")
+knob_trend = {}
+if len(knob_rows) > 1:
+    low, high = min(knob_rows), max(knob_rows)
+    print(f"\nhow the cost changes from {p.knob} {low:g} to {high:g} (paired by seed):")
+    for name in SWITCHES:
+        knob_trend[name] = effect(paired_differences(costs[high, name], costs[low, name]), -1.0)
+        print(f"   {name:15s} {knob_trend[name]['text']}")
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    xs = [motion[s]["mean_motion_lr_px"] for s in motion]
-    for name in ("no propagation", K_NAME, "no look-ahead"):
-        es = [motion[s].get(name) for s in motion]
-        if None in es:
-            continue
+    rows_k = list(knob_rows.values())
+    xs = [r["noise"] if p.knob == "noise" else r["mean_motion_lr_px"] for r in rows_k]
+    for name in SWITCHES:
+        es = [knob_rows[v][name] for v in knob_rows]
         ax.errorbar(xs, [e["mean"] for e in es], capsize=3, marker="o", label=name,
                     yerr=np.nan_to_num([[e["mean"] - e["ci95"][0] for e in es],
                                         [e["ci95"][1] - e["mean"] for e in es]]))  # fmt: skip
     ax.axhline(0, color="k", lw=0.5)
-    ax.set(xlabel="mean motion on the test clips (LR pixels per frame)",
+    ax.set(xlabel="noise sigma on the LR frames ([0, 1] units)" if p.knob == "noise"
+           else "mean motion on the test clips (LR pixels per frame)",
            ylabel="PSNR change (dB, 95% CI)",
-           title="What switching each part off costs, by amount of motion")  # fmt: skip
+           title=f"What switching each part off costs, by {p.knob}")  # fmt: skip
     ax.legend()
     fig.tight_layout()
-    fig.savefig(out_dir / "basicvsr_motion.png", dpi=120)
+    fig.savefig(out_dir / f"basicvsr_{p.knob}.png", dpi=120)
     plt.show()
 
 # %% [markdown]
@@ -545,6 +600,7 @@ results = {
     "cpu_time_s": time.process_time() - cpu_start,
     "protocol": {**PROTOCOL, "channel": "RGB", "outputs_rounded_to_8_bits": True,
                  "data": p.data_root or "synthetic", "max_speed": p.max_speed,
+                 "noise": noise_level,
                  "test_clips": list(test_clips), "frames_per_clip": t_test},
     "spynet": {"source": p.spynet_path or f"pretrained on synthetic flow, {p.spynet_iters} steps",
                "finetuned": bool(p.finetune_spynet), **flow_report},
@@ -561,7 +617,8 @@ results = {
     "no_lookahead_gap_per_frame": {"per_seed": ahead.tolist(),
                                    "early_minus_late": ahead_early_late},
     "spynet_minus_true_flow_same_network": flow_effect,
-    "motion_study": list(motion.values()),
+    "knob_study": {"knob": p.knob, "rows": list(knob_rows.values()),
+                   "highest_minus_lowest": knob_trend},
     "summary": [dict(effect=name, paper=paper_txt, **e) for name, e, paper_txt in summary],
 }  # fmt: skip
 write_json(results_dir / f"basicvsr_ablation_{p.profile}.json", results)

@@ -37,6 +37,7 @@ keyframe_strides: str = "0,10,5,2,1"  # inference strides to sweep; 0: no keyfra
 keyframe_stride: int = 5  # the stride the IconVSR is trained with (the paper's: 5); always swept
 num_feat: int | None = None  # channels (paper: 64); None: the profile's value
 num_block: int | None = None  # residual blocks per branch (paper: 30); None: the profile's value
+num_feat_hr: int | None = None  # channels of the HR reconstruction (BasicSR: 64); None: profile's
 temporal_padding: int | None = None  # refill window: 2p+1 frames (REDS: 2); None: the profile's
 iters: int | None = None  # training iterations of every model (paper: 300k); None: the profile's
 batch_size: int | None = None  # clips per batch (paper: 32); None: the profile's value
@@ -53,6 +54,7 @@ test_size: int | None = None  # crop test frames to at most this HR side (0: who
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = ""  # BI | BD; empty: BD on synthetic clips (as basicvsr_ablation), BI on REDS
+noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -61,27 +63,26 @@ from srlab.notebook import resolve_parameters
 
 # What `None` above means, per profile. paper = BasicSR's train_IconVSR_REDS.yml: 64 channels, 30
 # blocks per branch, keyframe stride 5, a 5-frame refill window, 15-frame clips of 64x64, batch 32,
-# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick took 10 minutes on one CPU thread of
-# a fast 2-core machine (BD; with BI an earlier session measured 7.5; plus pretraining SpyNet on a
-# cold cache): the 64-channel HR convs of the upsampler (BasicSR's) and the EDVR extractor cost
-# most of every step, so it takes many small steps: one 5-frame clip of 16x16 per step. With BI and
-# 250 steps every model stayed about 0.5 dB below bicubic and seeds disagreed by up to 1.7 dB;
-# with 500 they beat it by about 1 dB (BI) and by 1.0 to 1.9 dB (BD, as here).
+# lr 2e-4 for 300k iterations, SpyNet at lr x0.125. quick: 16 channels, 2 blocks, BasicSR's
+# 64-channel HR reconstruction, 500 steps of one 5-frame window of 16x16 LR, BD, no noise. Pilots
+# with a 16-channel reconstruction (`num_feat_hr=16`, 40% less CPU) lost coupling's gain, with and
+# without `noise` (papers/basicvsr.md); the refill and the keyframes resolve in none of them.
 PROFILES = {
     "smoke": dict(
-        num_feat=8, num_block=1, temporal_padding=1, iters=2, batch_size=1, patch=8, num_frames=3,
-        lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1", test_clips=1, test_frames=6,
-        test_size=64, threads=1,
+        num_feat=8, num_block=1, num_feat_hr=8, temporal_padding=1, iters=2, batch_size=1,
+        patch=8, num_frames=3, lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1",
+        test_clips=1, test_frames=6, test_size=64, threads=1, noise=0.05,
     ),
     "quick": dict(
-        num_feat=16, num_block=2, temporal_padding=2, iters=500, batch_size=1, patch=16,
-        num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=3000, seeds="0,1,2",
-        test_clips=4, test_frames=15, test_size=0, threads=1,
+        num_feat=16, num_block=2, num_feat_hr=64, temporal_padding=2, iters=500, batch_size=1,
+        patch=16, num_frames=5, lr=2e-3, finetune_spynet=False, spynet_iters=3000, seeds="0,1,2",
+        test_clips=4, test_frames=15, test_size=0, threads=1, noise=0.0,
     ),
     "paper": dict(
-        num_feat=64, num_block=30, temporal_padding=2, iters=300_000, batch_size=32, patch=64,
-        num_frames=15, lr=2e-4, finetune_spynet=True, spynet_iters=20_000, seeds="0",
-        test_clips=4, test_frames=100, test_size=0, threads=0,
+        num_feat=64, num_block=30, num_feat_hr=64, temporal_padding=2, iters=300_000,
+        batch_size=32, patch=64, num_frames=15, lr=2e-4, finetune_spynet=True,
+        spynet_iters=20_000, seeds="0", test_clips=4, test_frames=100, test_size=0, threads=0,
+        noise=0.0,
     ),
 }  # fmt: skip
 P = resolve_parameters(globals(), PROFILES)
@@ -102,6 +103,7 @@ from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
 from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
+from srlab.degradations import degrade
 from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
@@ -131,6 +133,9 @@ seeds = parse_seeds(P.seeds)
 SCALE = 4  # IconVSR is a x4 model
 # REDS4's protocol (BasicSR's config): RGB, no border crop; SR frames rounded to 8 bits.
 degradation = P.degradation or ("BI" if P.data_root else "BD")
+if P.data_root and noise:  # `noise` as given; None: the profile's (for synthetic clips)
+    raise ValueError("noise is added to the synthetic clips only: with data_root leave it unset")
+noise_level = 0.0 if P.data_root else P.noise  # REDS: the paper's clean LR frames
 PROTOCOL = dict(scale=SCALE, degradation=degradation, y_channel=False, crop_border=0)
 window = 2 * P.temporal_padding + 1  # frames the refill extractor sees
 if P.num_frames < window:
@@ -139,8 +144,8 @@ if P.num_frames < window:
         "the refill window"
     )
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
-arch = dict(num_feat=P.num_feat, num_block=P.num_block, keyframe_stride=P.keyframe_stride,
-            temporal_padding=P.temporal_padding)  # fmt: skip
+arch = dict(num_feat=P.num_feat, num_block=P.num_block, num_feat_hr=P.num_feat_hr,
+            keyframe_stride=P.keyframe_stride, temporal_padding=P.temporal_padding)  # fmt: skip
 print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_size} clips of "
       f"{P.num_frames} frames of {P.patch}x{P.patch} LR, lr {P.lr}, flow {P.flow}, seeds {seeds}, "
       f"{torch.get_num_threads()} thread(s)")  # fmt: skip
@@ -181,11 +186,13 @@ else:
             c.flow_backward[: t - 1, :, :h, :w], c.mask_forward[: t - 1, :, :h, :w],
             c.mask_backward[: t - 1, :, :h, :w],
         )  # fmt: skip
-    # HR, LR and true LR flows of each clip, made once (evaluate_clips takes them as they are)
+    # HR, LR (with noise, one fixed draw per clip) and true LR flows of each clip, made once
+    # (evaluate_clips takes them as they are); SpyNet estimates flow on the noise-free LR frames
     test_inputs = {
-        name: clip_inputs(c, scale=SCALE, degradation=degradation)
-        for name, c in test_synthetic.items()
+        name: clip_inputs(c, scale=SCALE, degradation=degradation, noise=noise_level, noise_seed=i)
+        for i, (name, c) in enumerate(test_synthetic.items())
     }
+    clean_lq = {name: degrade(c.frames, SCALE, degradation) for name, c in test_synthetic.items()}
 # frames per test clip: one length for all (reds_split checks; the bundled clips have 30 each)
 n = next(iter(test_inputs.values()))["lq"].shape[0]
 if n < window:
@@ -253,7 +260,8 @@ if frozen:
     for name, x in test_inputs.items():
         start = time.perf_counter()
         with torch.inference_mode():
-            forward, backward = estimate_flows(spynet, x["lq"][None])  # (1, t-1, 2, h, w) each
+            lq = clean_lq.get(name, x["lq"])  # synthetic clips: the frames before the noise
+            forward, backward = estimate_flows(spynet, lq[None])  # (1, t-1, 2, h, w) each
         flow_ms[name] = 1000 * (time.perf_counter() - start) / n
         test_inputs[name] = {**x, "flow_forward": forward[0], "flow_backward": backward[0]}
     print(f"SpyNet on the test clips: {np.mean(list(flow_ms.values())):.1f} ms per frame")
@@ -264,7 +272,7 @@ if P.data_root:
                                    num_frames=P.num_frames)  # fmt: skip
 else:
     train_set = VideoPatches(train_clips, patch_size=P.patch, num_frames=P.num_frames,
-                             degradation=degradation, scale=SCALE)  # fmt: skip
+                             degradation=degradation, scale=SCALE, noise=noise_level)  # fmt: skip
 
 # %% [markdown]
 # ## Training the three rows, seed by seed
@@ -573,7 +581,7 @@ results = dict(
     provenance=provenance.record() | {"cpu_time_s": round(time.process_time() - cpu_start, 1)},
     protocol={**PROTOCOL, "channel": "RGB", "outputs": "clamped and rounded to 8 bits",
               "data": P.data_root or "synthetic", "flow": P.flow, "test_clips": clips,
-              "frames_per_clip": n,
+              "frames_per_clip": n, "noise": noise_level,
               "runtime": "median over clips and seeds of one forward pass / frames, "
                          "torch.inference_mode, rotating order; SpyNet included unless "
                          "flow='oracle' (a frozen SpyNet timed once per clip and added)",
@@ -622,3 +630,12 @@ print(f"wrote {results_path}; wall time {results['provenance']['wall_time_s']} s
 # - **Runtime.** Measured on a CPU, with the thread count stated, for tiny models in which the
 #   64-channel upsampler (fixed in BasicSR) and SpyNet dominate: the ratio to BasicVSR is not the
 #   paper's (its 63 / 70 ms for BasicVSR / IconVSR on a V100 are a recollection, unverified).
+#   The committed run was timed on a shared machine (load average about 20 on 2 cores): its
+#   milliseconds are about twice a quiet run's (58.5 + 57.2 ms per keyframe in the previous one),
+#   while the rotating order keeps the fit linear; the PSNRs are bit-identical to that run's.
+# - **Noise, and a cheaper reconstruction** (pilots in `papers/basicvsr.md`): with
+#   `basicvsr_ablation`'s noise (sigma 0.08) and a 16-channel reconstruction nothing resolves, and
+#   more keyframes *lower* PSNR in the mean (every frame a keyframe: -0.30 dB, not resolved). A
+#   refill swaps what the recurrence gathered from the whole clip for a 5-frame view, which is the
+#   worse estimate when every frame carries independent noise: refill repairs *errors* that build
+#   up along a recurrence, and adds nothing where the recurrence builds up *information*.

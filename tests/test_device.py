@@ -1,0 +1,128 @@
+"""Tests for srlab.device: the one device and precision rule. CUDA is absent on this machine, so
+its presence is simulated by substituting torch's checks (monkeypatch); training in bf16 and fp16
+(with its gradient scaler) runs on the CPU, where torch supports both under autocast."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from test_train import SMALL, fresh_model, same_weights, script
+
+from srlab import device as D
+from srlab.train import TrainConfig, train
+
+
+def fake_gpus(monkeypatch, count: int = 2, bf16: bool = True) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: bf16)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Fake GPU 80GB")
+
+
+def test_the_cpu_when_torch_sees_no_gpu(monkeypatch):
+    fake_gpus(monkeypatch, count=0)
+    assert D.choose_device("") == torch.device("cpu")
+    assert D.choose_device("cpu") == torch.device("cpu")
+    assert D.describe_device(torch.device("cpu")) == "cpu"
+    with pytest.raises(ValueError, match="device='cuda' but torch sees no CUDA GPU"):
+        D.choose_device("cuda")
+
+
+def test_the_gpu_when_there_is_one_and_this_processs_gpu_under_torchrun(monkeypatch):
+    fake_gpus(monkeypatch, count=2)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert D.choose_device("") == torch.device("cuda", 0)
+    assert D.choose_device("cuda") == torch.device("cuda", 0)
+    assert D.choose_device("cuda:1") == torch.device("cuda", 1)
+    assert D.choose_device("cpu") == torch.device("cpu")  # "cpu" forces the CPU
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert D.choose_device("") == torch.device("cuda", 1)
+    assert D.describe_device(torch.device("cuda", 1)) == "cuda:1 (Fake GPU 80GB)"
+    with pytest.raises(ValueError, match=r"torch sees 2 GPU\(s\) \(indices 0 to 1\)"):
+        D.choose_device("cuda:2")
+
+
+@pytest.mark.parametrize("bad", ["gpu", "tpu", "mps", "cuda:x"])
+def test_unknown_devices_are_refused_by_name(bad):
+    with pytest.raises(ValueError, match=f"device must be .*got {bad!r}"):
+        D.choose_device(bad)
+    with pytest.raises(TypeError, match="device must be a string"):
+        D.choose_device(None)
+
+
+def test_precision_rule_on_gpus(monkeypatch):
+    fake_gpus(monkeypatch, bf16=True)
+    gpu = torch.device("cuda", 0)
+    assert D.choose_precision("", gpu) == "bf16"
+    assert D.choose_precision("fp16", gpu) == "fp16"
+    assert D.choose_precision("fp32", gpu) == "fp32"
+    fake_gpus(monkeypatch, bf16=False)  # e.g. a V100: fp16 with a gradient scaler
+    assert D.choose_precision("", gpu) == "fp16"
+    with pytest.raises(ValueError, match="has no bf16: use fp16"):
+        D.choose_precision("bf16", gpu)
+
+
+def test_precision_rule_on_the_cpu(monkeypatch):
+    cpu = torch.device("cpu")
+    assert D.choose_precision("", cpu) == "fp32"  # whatever the CPU: same numbers everywhere
+    with pytest.raises(ValueError, match="fp16' needs a GPU"):
+        D.choose_precision("fp16", cpu)
+    with pytest.raises(ValueError, match="precision must be"):
+        D.choose_precision("float16", cpu)
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: True)
+    assert D.choose_precision("bf16", cpu) == "bf16"
+    monkeypatch.setattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", lambda: False)
+    with pytest.raises(ValueError, match="without native bf16 instructions"):
+        D.choose_precision("bf16", cpu)
+
+
+def test_environment_is_what_provenance_records(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert D.environment(torch.device("cpu"), "fp32") == {
+        "device": "cpu", "precision": "fp32", "world_size": 8,
+    }  # fmt: skip
+
+
+def test_training_precision_is_checked_by_name():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        TrainConfig(precision="half")
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_float32_weights_and_changes_the_numbers(precision):
+    cfg = TrainConfig(**SMALL)
+    plain = fresh_model()
+    h_plain = train(plain, script.RandomCrops(), cfg)
+    mixed = fresh_model()
+    h_mixed = train(mixed, script.RandomCrops(), replace(cfg, precision=precision))
+    assert all(v.dtype == torch.float32 for v in mixed.state_dict().values())
+    assert all(torch.isfinite(torch.tensor(h_mixed["loss"])))
+    # autocast really ran the forward pass in low precision: the losses differ from float32's,
+    # by about its rounding (bf16: 8 bits of mantissa, fp16: 11), not by a broken run
+    assert h_mixed["loss"] != h_plain["loss"]
+    assert h_mixed["loss"] == pytest.approx(h_plain["loss"], rel=0.05)
+
+
+def test_fp16_resume_restores_the_loss_scale_bitwise(tmp_path):
+    cfg = TrainConfig(**SMALL, precision="fp16", ckpt_every=3)
+    whole = fresh_model()
+    h_whole = train(whole, script.RandomCrops(), replace(cfg, out_dir=str(tmp_path / "whole")))
+    part = replace(cfg, out_dir=str(tmp_path / "part"))
+    train(fresh_model(), script.RandomCrops(), part, stop_after=3)
+    state = torch.load(tmp_path / "part" / "latest.pth", weights_only=True)
+    assert state["scaler"]["scale"] > 0  # the scaler's state is in the checkpoint
+    resumed = fresh_model(1)
+    h_resumed = train(resumed, script.RandomCrops(), part, resume=True)
+    assert h_resumed["loss"] == h_whole["loss"]
+    assert same_weights(resumed.state_dict(), whole.state_dict())
+
+
+def test_checkpoints_from_before_the_precision_setting_resume_as_fp32(tmp_path):
+    cfg = TrainConfig(**SMALL, out_dir=str(tmp_path), ckpt_every=3)
+    train(fresh_model(), script.RandomCrops(), cfg, stop_after=3)
+    state = torch.load(tmp_path / "latest.pth", weights_only=True)
+    del state["config"]["precision"]  # as written by srlab before it had the setting
+    torch.save(state, tmp_path / "latest.pth")
+    train(fresh_model(), script.RandomCrops(), cfg, resume=True)  # no "config changed" error
