@@ -195,21 +195,89 @@ def run_smoke(name, tmp_path, **parameters):
     )
 
 
+def fake_images(root, n: int, size: int, split: str) -> None:
+    """A stand-in for DIV2K or Set5 HR: the top-left size x size of n bundled images of a split,
+    as PNGs in root (natural images: NIQE needs texture, which random pixels after an untrained
+    model lack)."""
+    from srlab.data import bundled_images
+
+    for name, img in list(bundled_images(split).items())[:n]:
+        imwrite(root / f"{name}.png", img[:size, :size])
+
+
+# Each training notebook's paper profile, end to end with tiny overrides (sizes, steps, seeds) on
+# fake real data: what a GPU user runs, minus the hours. The paper profiles' other settings stay.
+PAPER_RUNS = {
+    "rcan_ablation": dict(num_group=2, num_block=1, num_feat=8, squeeze_factor=2, iters=2,
+                          patch_size=8, batch_size=2, seeds="0", test_size=32),
+    "pruning_curves": dict(num_feat=8, num_group=2, num_block=2, squeeze_factor=4, train_iters=2,
+                           finetune_iters=1, batch_size=2, patch_size=12, blocks="1", groups="1",
+                           feats="4", seeds="0", eval_size=16, latency_size=16, repeats=2,
+                           threads=1),
+    "esrgan_perception": dict(num_feat=8, num_block=1, num_grow_ch=4, d_feat=4, psnr_iters=3,
+                              psnr_patch=8, psnr_lr=2e-3, gan_iters=2, gan_patch=8, batch_size=2,
+                              seeds="0",
+                              threads=1, alphas="0,1", ablations=""),
+    "basicvsr_ablation": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, batch_size=2,
+                              patch=16, num_frames=3, spynet_iters=2, segments=2),
+    "iconvsr_keyframes": dict(num_feat=8, num_block=1, num_feat_hr=8, temporal_padding=1, iters=2,
+                              batch_size=2, patch=8, num_frames=3, spynet_iters=2, test_frames=6,
+                              test_size=64, threads=1, keyframe_strides="0,2"),
+    "realtime_video": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, num_frames=3, patch=16,
+                           seeds="0", spynet_iters=2, train_frames=4, test_clips=1, test_frames=6,
+                           intervals="2,3,6", latency_intervals="2,3", latency_frames=4,
+                           lr_sizes="12x16", variants="fp32", variant_interval=3,
+                           variant_frames=4, repeats=2, paper_lr_size=0, targets="36x48@25",
+                           threads=1),
+}  # fmt: skip
+
+
+def paper_data(name: str, root: Path) -> dict:
+    """The data_root (and test_root) parameters of a notebook's paper profile, made up in root."""
+    if name in ("basicvsr_ablation", "iconvsr_keyframes"):
+        fake_reds(root)
+        return {"data_root": str(root)}
+    if name == "pruning_curves":
+        fake_images(root / "train", 2, 64, "train")
+        fake_images(root / "test", 1, 64, "test")
+        return {"data_root": str(root / "train"), "test_root": str(root / "test")}
+    if name in ("rcan_ablation", "esrgan_perception"):
+        fake_images(root / "train", 2, 64, "train")
+        fake_images(root / "test", 1, 384, "test")  # whole: NIQE needs textured 96x96 blocks
+        return {"data_root": str(root)}
+    return {}  # realtime_video trains on the bundled clips
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
-def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
-    fake_reds(tmp_path / "reds")
-    run_smoke(name, tmp_path, data_root=str(tmp_path / "reds"))
-    check_results(tmp_path / f"{name}_smoke.json")
-    results = json.loads((tmp_path / f"{name}_smoke.json").read_text())
-    assert results["protocol"]["data"] == str(tmp_path / "reds")
-    assert results["protocol"]["test_clips"] == ["000"]  # REDS4 only; 001, 002 train
-    assert results["protocol"]["frames_per_clip"] == 6  # the smoke profile's test frames
+@pytest.mark.parametrize("name", sorted(PAPER_RUNS))
+def test_paper_profiles_run_end_to_end_with_tiny_overrides(tmp_path, name):
+    parameters = {**PAPER_RUNS[name], **paper_data(name, tmp_path / "data")}
+    papermill.execute_notebook(
+        str(ROOT / "notebooks" / f"{name}.ipynb"),
+        str(tmp_path / "out.ipynb"),
+        parameters={"profile": "paper", "out_dir": str(tmp_path), "results_dir": str(tmp_path),
+                    **parameters},
+        kernel_name="python3",
+        cwd=str(ROOT / "notebooks"),
+        progress_bar=False,
+    )  # fmt: skip
+    (path,) = tmp_path.glob("*.json")
+    check_results(path)
+    provenance = json.loads(path.read_text())["provenance"]
+    assert provenance["parameters"]["profile"] == "paper"
+    # srlab.device's rule on a machine without a GPU: the CPU, in float32
+    assert (provenance["device"], provenance["precision"]) == ("cpu", "fp32")
+    if name in ("basicvsr_ablation", "iconvsr_keyframes"):  # on a REDS folder
+        results = json.loads(path.read_text())
+        assert results["protocol"]["data"] == str(tmp_path / "data")
+        assert results["protocol"]["test_clips"] == ["000"]  # REDS4 only; 001, 002 train
+        # basicvsr_ablation's paper profile scores whole clips; iconvsr_keyframes' test_frames
+        assert results["protocol"]["frames_per_clip"] == (8 if name == "basicvsr_ablation" else 6)
     if name == "basicvsr_ablation":  # real clips have no true flow: no oracle rows
         assert all(row["flow"] != "oracle" for row in results["variants"])
         assert results["spynet_minus_true_flow_same_network"] is None
-        assert results["motion_study"] == []  # no knob to turn on real clips
-    else:  # and no end-point error of SpyNet
+        assert results["knob_study"]["rows"] == []  # no knob to turn on real clips
+    if name == "iconvsr_keyframes":  # and no end-point error of SpyNet
         assert results["spynet"] is None
 
 
@@ -217,6 +285,18 @@ def test_video_notebooks_run_on_a_reds_folder(tmp_path, name):
 def test_video_notebooks_reject_oracle_flow_on_real_clips(tmp_path, name):
     with pytest.raises(papermill.PapermillExecutionError, match="flow='oracle' needs the true"):
         run_smoke(name, tmp_path, data_root=str(tmp_path), flow="oracle")
+
+
+@pytest.mark.parametrize("name", ["basicvsr_ablation", "iconvsr_keyframes"])
+def test_video_notebooks_reject_noise_on_real_clips(tmp_path, name):
+    # the quick profile's noise is for the synthetic clips; asked for explicitly on REDS, it fails
+    with pytest.raises(papermill.PapermillExecutionError, match="noise is added to the synthetic"):
+        run_smoke(name, tmp_path, data_root=str(tmp_path), noise=0.05)
+
+
+def test_basicvsr_ablation_rejects_an_unknown_knob(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="knob must be 'noise' or 'motion'"):
+        run_smoke("basicvsr_ablation", tmp_path, knob="blur")
 
 
 @pytest.mark.parametrize("name", ["not_a_parameter", "SCALE", "_scale"])
@@ -284,3 +364,38 @@ def test_prose_updates_markdown_and_keeps_outputs_but_refuses_code_changes(tmp_p
     with pytest.raises(SystemExit, match="code cells differ"):
         nbtool.prose("demo")
     assert nbformat.read(path, 4).cells[1].source == "print(1)"
+
+
+@pytest.mark.slow
+def test_a_paper_profile_under_torchrun_trains_with_ddp_and_rank_0_writes(tmp_path):
+    """The README's multi-GPU command, on 2 CPU processes (gloo): every train() call in the
+    notebook runs DistributedDataParallel with half the batch per process, both processes score
+    the same models, and only rank 0 writes to the notebook's out_dir and results_dir."""
+    data = paper_data("rcan_ablation", tmp_path / "data")
+    overrides = {**PAPER_RUNS["rcan_ablation"], "batch_size": 2, "threads": 1, **data}
+    parameters = [("profile", "paper"), ("out_dir", str(tmp_path / "figures")),
+                  ("results_dir", str(tmp_path / "results")), *overrides.items()]  # fmt: skip
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+               "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "srlab.notebook",
+               str(ROOT / "notebooks" / "rcan_ablation.ipynb")]  # fmt: skip
+    for name, value in parameters:
+        command += ["-p", name, str(value)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0 = json.loads((tmp_path / "results" / "rcan_ablation.json").read_text())
+    rank1 = json.loads((tmp_path / "out/torchrun/rank1/rcan_ablation.json").read_text())
+    assert rank0["provenance"]["world_size"] == rank1["provenance"]["world_size"] == 2
+    assert rank0["variants"] == rank1["variants"]  # the same trained models, the same scores
+    executed = (tmp_path / "out" / "rcan_ablation.ipynb").read_text()
+    assert "DDP: 2 processes, 1 samples each per step, batch 2 in all" in executed
+    assert not (tmp_path / "out/torchrun/rank1/figures").exists()  # rank 1 wrote aside only
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -45,6 +45,11 @@
 # With `data_root` (REDS on disk) the trained-variant study runs on real clips: trained on REDS's
 # training clips, tested on REDS4, BI. Real clips have no true flow, so the oracle rows and the
 # knob study are left out there, and no noise is added (the paper's protocol).
+#
+# The paper profile is for GPUs and REDS: models train on the GPU when there is one (`device`), in
+# mixed precision (`precision`), and on several GPUs with
+# `torchrun --nproc_per_node 8 -m srlab.notebook notebooks/basicvsr_ablation.ipynb -p profile paper
+# -p data_root <REDS>` (the batch of 32 is split over the processes; the README has the costs).
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -69,6 +74,8 @@ noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR fra
 knob: str = "noise"  # section 4's information knob: noise | motion (max_speed)
 knob_values: str | None = None  # section 4: the knob's other values; "" skips it
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
+device: str = ""  # "": the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 degradation: str = ""  # BI | BD; empty: BD on synthetic clips, BI on REDS (REDS4's protocol)
 out_dir: str = "../figures"
 results_dir: str = "../results"
@@ -87,6 +94,7 @@ from srlab.archs import build
 from srlab.archs.basicvsr import cut_links
 from srlab.archs.spynet import SpyNet
 from srlab.complexity import count_params
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
@@ -109,7 +117,10 @@ PROFILES = {
                   seeds="0", noise=0.0, knob_values=""),
 }  # fmt: skip
 p = resolve_parameters(globals(), PROFILES)
-provenance = Provenance(p)
+device = choose_device(p.device)
+precision = choose_precision(p.precision, device)
+provenance = Provenance(p, device=device, precision=precision)
+print(f"models train and run on {describe_device(device)}, training in {precision}")
 seed_list = parse_seeds(p.seeds)
 if p.profile == "paper" and not p.data_root:
     raise ValueError(
@@ -219,10 +230,10 @@ if not p.data_root:
 
 # %%
 if p.spynet_path:
-    spynet = SpyNet(load_path=p.spynet_path).eval()
+    spynet = SpyNet(load_path=p.spynet_path).eval().to(device)
 else:
     spynet = pretrained_spynet(iters=p.spynet_iters, seed=0, degradation=degradation,
-                               max_speed=p.max_speed)  # fmt: skip
+                               max_speed=p.max_speed, device=device)  # fmt: skip
 if p.data_root:
     flow_report = {}
     print("SpyNet end-point error needs the true flow, which real clips do not have: not measured")
@@ -308,9 +319,10 @@ for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="m
         model.spynet.requires_grad_(False)  # frozen (oracle variants do not use it)
     # NHWC memory layout: oneDNN's convolutions run a training step ~1.3x faster in it on this
     # CPU (2 threads); the numbers are the same up to float rounding.
-    model = model.to(memory_format=torch.channels_last)
+    model = model.to(device, memory_format=torch.channels_last)
     cfg = TrainConfig(
         iters=p.iters, batch_size=p.batch_size, lr=p.lr, loss="charbonnier", seed=seed,
+        precision=precision,
         lr_mul=(("spynet.", 0.125),) if finetune else (),
         freeze=("spynet.",) if finetune and freeze_iters else (),
         freeze_iters=freeze_iters if finetune else 0, progress=False,

@@ -49,6 +49,8 @@ vgg_weights: str = ""  # torchvision's vgg19-dcbb9e9d.pth; empty: a fixed random
 data_root: str = ""  # empty: bundled images; else a folder with train/ and test/ HR images
 test_size: int | None = None  # crop test images to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
+device: str = ""  # "": the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # stage 1: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -96,6 +98,7 @@ from tqdm.auto import tqdm
 from srlab import data, papers, plot
 from srlab.archs import build
 from srlab.degradations import degrade, imresize
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.evaluate import confidence_interval, effect, mean_std
 from srlab.gan import interpolate_networks, recipe, train_gan
 from srlab.io import mod_crop, quantize, to_tensor, write_json
@@ -112,9 +115,11 @@ if P.profile == "paper" and not P.data_root:
     )
 if P.threads:
     torch.set_num_threads(P.threads)
-provenance = Provenance(P)
+device = choose_device(P.device)
+precision = choose_precision(P.precision, device)  # stage 2 (srlab.gan) trains in float32
+provenance = Provenance(P, device=device, precision=precision)
+print(f"training on {describe_device(device)}: stage 1 in {precision}, stage 2 in fp32")
 cpu_start = time.process_time()  # CPU time, beside the wall time: the machine may be shared
-device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 seeds = parse_seeds(P.seeds)
 alphas = [float(a) for a in P.alphas.split(",")]
 ablations = [a for a in P.ablations.split(",") if a]
@@ -194,7 +199,8 @@ for seed in seeds:
     model = build("rrdbnet", **arch).to(device)
     t0 = time.perf_counter()
     train(model, psnr_set, TrainConfig(iters=P.psnr_iters, batch_size=P.batch_size,
-                                       lr=P.psnr_lr, eta_min=0.0, seed=seed, progress=False))
+                                       lr=P.psnr_lr, eta_min=0.0, seed=seed, progress=False,
+                                       precision=precision))
     train_time_s["l1"].append(time.perf_counter() - t0)
     l1_models[seed] = model.eval()
     runs.update(1)

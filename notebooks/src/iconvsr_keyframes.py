@@ -55,6 +55,8 @@ threads: int | None = None  # torch.set_num_threads (0: torch's default); None: 
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = ""  # BI | BD; empty: BD on synthetic clips (as basicvsr_ablation), BI on REDS
 noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
+device: str = ""  # "": the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -104,6 +106,7 @@ from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
 from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.degradations import degrade
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
@@ -127,7 +130,10 @@ if P.flow not in ("spynet", "oracle"):
     raise ValueError(f"flow must be 'spynet' or 'oracle', got {P.flow!r}")
 if P.threads:
     torch.set_num_threads(P.threads)
-provenance = Provenance(P)
+device = choose_device(P.device)
+precision = choose_precision(P.precision, device)
+provenance = Provenance(P, device=device, precision=precision)
+print(f"models train and run on {describe_device(device)}, training in {precision}")
 cpu_start = time.process_time()  # CPU time, beside the wall time: the machine may be shared
 seeds = parse_seeds(P.seeds)
 SCALE = 4  # IconVSR is a x4 model
@@ -164,6 +170,7 @@ print(f"profile {P.profile}: IconVSR {arch}, {P.iters} iterations x {P.batch_siz
 
 # %%
 test_synthetic = {}  # name -> SyntheticClip cut to test_frames (and test_size): synthetic only
+clean_lq = {}  # name -> LR frames before the noise: synthetic only
 if 0 < P.test_size < 16:
     raise ValueError(f"test_size must be 0 (whole frames) or at least 16, got {P.test_size}")
 if P.data_root:
@@ -241,7 +248,8 @@ print(f"in training ({P.num_frames}-frame windows, stride {P.keyframe_stride}): 
 frozen = P.flow == "spynet" and not P.finetune_spynet
 flow_ms = dict.fromkeys(test_inputs, 0.0)  # test clip -> SpyNet's ms per frame, if run once
 if P.flow == "spynet":
-    spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=degradation)
+    spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=degradation,
+                               device=device)  # fmt: skip
     flow_report = None
     if test_synthetic:
         flow_report = evaluate_flow(spynet, test_synthetic, scale=SCALE, degradation=degradation)
@@ -261,9 +269,10 @@ if frozen:
         start = time.perf_counter()
         with torch.inference_mode():
             lq = clean_lq.get(name, x["lq"])  # synthetic clips: the frames before the noise
-            forward, backward = estimate_flows(spynet, lq[None])  # (1, t-1, 2, h, w) each
+            forward, backward = estimate_flows(spynet, lq[None].to(device))  # (1, t-1, 2, h, w)
         flow_ms[name] = 1000 * (time.perf_counter() - start) / n
-        test_inputs[name] = {**x, "flow_forward": forward[0], "flow_backward": backward[0]}
+        flows = {"flow_forward": forward[0].cpu(), "flow_backward": backward[0].cpu()}
+        test_inputs[name] = {**x, **flows}
     print(f"SpyNet on the test clips: {np.mean(list(flow_ms.values())):.1f} ms per frame")
 given_flows = P.flow == "oracle" or frozen  # the test clips' flows are given (not estimated)
 windows_have_flow = given_flows and not P.data_root  # REDS windows carry none
@@ -316,8 +325,9 @@ for seed in seeds:
             model.spynet.load_state_dict(spynet.state_dict())
         if not finetune:
             model.spynet.requires_grad_(False)  # frozen (its flow comes with the data)
+        model = model.to(device)
         history = train(
-            model, train_set, TrainConfig(**config, seed=seed),
+            model, train_set, TrainConfig(**config, seed=seed, precision=precision),
             forward=(lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))
             if windows_have_flow else None,
         )  # fmt: skip
@@ -585,7 +595,7 @@ results = dict(
               "runtime": "median over clips and seeds of one forward pass / frames, "
                          "torch.inference_mode, rotating order; SpyNet included unless "
                          "flow='oracle' (a frozen SpyNet timed once per clip and added)",
-              "spynet_ms_per_frame": flow_ms if frozen else None,
+              "spynet_ms_per_frame": flow_ms if frozen else "timed inside every forward pass",
               "threads": torch.get_num_threads()},
     # None: oracle flow, or real clips (no true flow to measure the error against)
     spynet=flow_report and {k: flow_report[k] for k in ("epe", "epe_zero", "unit")},

@@ -16,7 +16,9 @@
 #
 # Scale: the quick profile trains a small RCAN (C32, G4, B4, x2) for a few hundred iterations on
 # the bundled images, so its absolute PSNR is far from the paper's; the questions are relative.
-# The paper profile is the seed notes' setting (G10, B20, C64 on DIV2K), for a GPU.
+# The paper profile is the seed notes' setting (G10, B20, C64 on DIV2K), for a GPU: training
+# runs on the GPU when there is one (`device`), in mixed precision (`precision`); latency is
+# always timed on the CPU.
 
 # %% tags=["parameters"]
 profile: str = "quick"  # smoke | quick | paper
@@ -42,6 +44,8 @@ eval_size: int | None = None  # LR side of the centre crop of each test image th
 threads: int | None = None  # torch threads for everything (latency is timed with these)
 latency_size: int | None = None  # LR side of the timed input
 repeats: int | None = None  # timed rounds per model
+device: str = ""  # training: "" the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"  # where figures are saved
 results_dir: str = "../results"  # where the results file is saved
 
@@ -61,6 +65,7 @@ from srlab import data, papers, plot, prune
 from srlab.archs import build
 from srlab.archs import load_model
 from srlab.complexity import count_params, flops
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.efficiency import crop_pairs, interleaved_times
 from srlab.evaluate import (CpuTimer, confidence_interval, evaluate_images, markdown_table,
                             mean_std, paired_differences, verdict)
@@ -91,13 +96,16 @@ PROFILES = {
 P = resolve_parameters(globals(), PROFILES)
 if P.profile == "paper" and not (P.data_root or P.weights):
     raise ValueError("the paper profile trains on DIV2K: pass data_root= (or weights=)")
-provenance = Provenance(P)
+device = choose_device(P.device)
+precision = choose_precision(P.precision, device)
+provenance = Provenance(P, device=device, precision=precision)
 cpu = CpuTimer()  # CPU time, beside the wall time: the machine may be shared
 torch.set_num_threads(P.threads)
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
 out_dir.mkdir(parents=True, exist_ok=True)
 seeds = parse_seeds(P.seeds)
-print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s); "
+      f"training on {describe_device(device)} in {precision}, latency timed on the CPU")
 print(P)
 
 # %% [markdown]
@@ -179,14 +187,15 @@ scores = {name: {"before": [], "after": []} for name, _, _ in points}
 for seed in seeds:
     torch.manual_seed(seed)
     if P.weights:
-        base = load_model(P.weights)
+        base = load_model(P.weights).to(device)
     else:
-        base = build("rcan", **base_kwargs)
-        cfg = TrainConfig(iters=P.train_iters, batch_size=P.batch_size, lr=P.lr, seed=seed)
+        base = build("rcan", **base_kwargs).to(device)
+        cfg = TrainConfig(iters=P.train_iters, batch_size=P.batch_size, lr=P.lr, seed=seed,
+                          precision=precision)
         train(base, train_set, cfg)
     base.eval()
     finetune = TrainConfig(iters=P.finetune_iters, batch_size=P.batch_size, lr=P.finetune_lr,
-                           eta_min=0.0, seed=seed, progress=False)
+                           eta_min=0.0, seed=seed, progress=False, precision=precision)
     for name, axis, changes in tqdm(points, desc=f"seed {seed}"):
         # In the seed notes' order: blocks, then groups, then channels.
         model = copy.deepcopy(base)
@@ -196,6 +205,7 @@ for seed in seeds:
             model = prune.prune_groups(model, changes["num_group"])
         if "num_feat" in changes:
             model = prune.prune_channels(model, changes["num_feat"])
+        model = model.to(device)
         psnrs = evaluate_images(model, test_pairs, scale=P.scale, crop_border=P.scale,
                                 y_channel=True)
         scores[name]["before"].append(float(np.mean(list(psnrs.values()))))

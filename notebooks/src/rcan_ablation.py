@@ -37,6 +37,8 @@ data_root: str = ""  # empty: bundled images; else a folder with train/ and test
 degradation: str = "BI"  # how LR images are made from HR ones: BI | BD
 test_size: int | None = None  # crop test images to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
+device: str = ""  # "": the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -80,6 +82,7 @@ from srlab.archs import build
 from srlab.checkpoints import load_shared
 from srlab.complexity import count_params
 from srlab.degradations import degrade, imresize
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.evaluate import (CpuTimer, count_verdicts, evaluate_bicubic, evaluate_images,
                             markdown_table, mean_std, paired_differences, paired_effect)
 from srlab.io import mod_crop, quantize, to_tensor, write_json
@@ -93,9 +96,10 @@ if P.profile == "paper" and not P.data_root:
     )
 if P.threads:
     torch.set_num_threads(P.threads)
-provenance = Provenance(P)
+device = choose_device(P.device)
+precision = choose_precision(P.precision, device)
+provenance = Provenance(P, device=device, precision=precision)
 cpu = CpuTimer()  # CPU time, beside the wall time: the machine may be shared
-device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 seeds = parse_seeds(P.seeds)
 crop_border = scale  # the protocol of the SR tables: crop `scale` pixels, PSNR on Y
 out_dir, results_dir = Path(P.out_dir), Path(P.results_dir)
@@ -118,7 +122,7 @@ arch = dict(
 )
 print(f"profile {P.profile}: RCAN {arch}, {P.iters} iterations x {P.batch_size} patches of "
       f"{P.patch_size}x{P.patch_size}, lr {P.lr} ({P.schedule}), seeds {seeds}, "
-      f"{torch.get_num_threads()} thread(s), {device}")
+      f"{torch.get_num_threads()} thread(s), {describe_device(device)}, training in {precision}")
 
 # %% [markdown]
 # ## Data
@@ -208,7 +212,7 @@ for seed in seeds:
         model = build("rcan", **arch, use_lsc=v[0], use_ssc=v[1], use_ca=v[2]).to(device)
         own = load_shared(model, init)  # the keys that keep their own values: none
         assert not own, own
-        history = train(model, train_set, TrainConfig(**config, seed=seed))
+        history = train(model, train_set, TrainConfig(**config, seed=seed, precision=precision))
         losses[v][seed] = history["loss"]
         scores[v][seed] = evaluate_images(
             model, test_pairs, scale=scale, crop_border=crop_border, y_channel=True

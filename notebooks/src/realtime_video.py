@@ -42,6 +42,8 @@ paper_lr_size: int | None = None  # LR side at which the paper-size BasicVSR is 
 targets: str | None = None  # planner: LR input sizes at a frame rate, e.g. "180x320@25"
 gpu_utilisation: float = 0.3  # GPU estimate: the assumed fraction of peak FLOPs reached
 threads: int | None = None  # torch threads
+device: str = ""  # training only: "" the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"
 results_dir: str = "../results"
 
@@ -66,6 +68,7 @@ from srlab.archs import build
 from srlab.complexity import count_params, flops, peak_memory
 from srlab.data import VideoPatches, bundled_videos
 from srlab.degradations import degrade
+from srlab.device import choose_device, choose_precision, describe_device
 from srlab.evaluate import effect
 from srlab.flow import pretrained_spynet, with_estimated_flows
 from srlab.infer import cpu_capability
@@ -101,7 +104,9 @@ PROFILES = {
                   targets="36x48@25,90x160@25,180x320@25,270x480@25", threads=torch.get_num_threads()),
 }  # fmt: skip
 P = resolve_parameters(globals(), PROFILES)
-prov = Provenance(P)
+device = choose_device(P.device)  # for training; every measurement below is on the CPU
+precision = choose_precision(P.precision, device)
+prov = Provenance(P, device=device, precision=precision)
 torch.set_num_threads(P.threads)
 seed_list = parse_seeds(P.seeds)
 interval_list = sorted({int(n) for n in P.intervals.split(",")})
@@ -115,6 +120,7 @@ results_dir = out_dir if P.profile == "smoke" else Path(P.results_dir)
 CPU = cpu_capability()
 print(f"srlab {srlab.__version__}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
 print(f"CPU capability: {CPU['summary']}")
+print(f"training on {describe_device(device)} in {precision}; measured on the CPU")
 
 # %% [markdown]
 # ## A small BasicVSR, trained here
@@ -144,11 +150,12 @@ for seed in tqdm(seed_list, desc="training"):
                   num_feat_hr=P.num_feat_hr)  # fmt: skip
     model.spynet.load_state_dict(spynet.state_dict())
     model.spynet.requires_grad_(False)
+    model = model.to(device)
     cfg = TrainConfig(iters=P.iters, batch_size=1, lr=P.lr, loss="charbonnier", seed=seed,
-                      progress=False)  # fmt: skip
+                      progress=False, precision=precision)  # fmt: skip
     train(model, windows, cfg,
           forward=lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))  # fmt: skip
-    models[seed] = model.eval()
+    models[seed] = model.cpu().eval()  # measured on the CPU from here on
 model = models[seed_list[0]]
 print(f"trained {len(models)} model(s) in {time.perf_counter() - start:.0f} s; "
       f"{count_params(model):,} parameters ({count_params(model.spynet):,} in SpyNet)")  # fmt: skip
