@@ -209,6 +209,28 @@ def default_forward(model: nn.Module, batch: dict) -> Tensor:
     return model(batch["lq"])
 
 
+def forward_with_flows(model: nn.Module, batch: dict) -> Tensor:
+    """pred = model(batch["lq"], flows=(batch["flow_forward"], batch["flow_backward"])): a video
+    model fed the flows its training windows carry (the true flow, or a frozen SpyNet's computed
+    once per clip), instead of estimating them itself."""
+    return model(batch["lq"], flows=(batch["flow_forward"], batch["flow_backward"]))
+
+
+def spynet_finetuning(iters: int, *, finetune: bool) -> dict:
+    """TrainConfig settings for a video model's SpyNet, as BasicVSR trains it: with finetune, at
+    0.125 of the learning rate and frozen for the first 5000 iterations (or a tenth of a shorter
+    run); without, nothing (the caller freezes it: model.spynet.requires_grad_(False)).
+    Returns {"lr_mul", "freeze", "freeze_iters"}: TrainConfig(**spynet_finetuning(...), ...)."""
+    if not finetune:
+        return {"lr_mul": (), "freeze": (), "freeze_iters": 0}
+    freeze_iters = min(5000, iters // 10)
+    return {
+        "lr_mul": (("spynet.", 0.125),),
+        "freeze": ("spynet.",) if freeze_iters else (),
+        "freeze_iters": freeze_iters,
+    }
+
+
 def train(
     model: nn.Module,
     train_set: Dataset,

@@ -380,3 +380,29 @@ def test_the_seeding_machinery_is_importable_from_train_too():
 
     for name in ("SeededBatches", "SeededSamples"):
         assert getattr(T, name) is getattr(seeding, name)
+
+
+def test_spynet_finetuning_is_basicvsrs_schedule():
+    assert T.spynet_finetuning(300_000, finetune=True) == {
+        "lr_mul": (("spynet.", 0.125),), "freeze": ("spynet.",), "freeze_iters": 5000,
+    }  # fmt: skip
+    assert T.spynet_finetuning(400, finetune=True)["freeze_iters"] == 40  # a tenth of short runs
+    assert T.spynet_finetuning(5, finetune=True) == {
+        "lr_mul": (("spynet.", 0.125),), "freeze": (), "freeze_iters": 0,
+    }  # fmt: skip
+    assert T.spynet_finetuning(300_000, finetune=False) == {
+        "lr_mul": (), "freeze": (), "freeze_iters": 0,
+    }  # fmt: skip
+    TrainConfig(iters=400, **T.spynet_finetuning(400, finetune=True))  # a valid config
+
+
+def test_forward_with_flows_hands_the_batchs_flows_to_the_model():
+    seen = {}
+
+    def model(lq, flows):
+        seen["lq"], seen["flows"] = lq, flows
+        return lq
+
+    batch = {"lq": torch.zeros(1), "flow_forward": torch.ones(1), "flow_backward": torch.ones(2)}
+    assert T.forward_with_flows(model, batch) is batch["lq"]
+    assert seen["flows"] == (batch["flow_forward"], batch["flow_backward"])

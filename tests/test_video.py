@@ -169,3 +169,21 @@ def test_clip_inputs_noise_draws_from_its_seed_and_leaves_given_lr_alone():
     assert a.min() >= 0 and a.max() <= 1
     given = {"gt": clip.frames, "lq": clean}
     assert torch.equal(clip_inputs(given, scale=4, degradation="BI", noise=0.1)["lq"], clean)
+
+
+def test_synthetic_clip_crop_keeps_flows_and_masks_aligned():
+    from srlab.data import synthetic_video
+
+    clip = synthetic_video(0, num_frames=5, size=(32, 48))
+    cut = clip.crop(3, 16, 24)
+    assert cut.frames.shape == (3, 3, 16, 24)
+    for name in ("flow_forward", "flow_backward", "mask_forward", "mask_backward"):
+        assert getattr(cut, name).shape[0] == 2 and getattr(cut, name).shape[-2:] == (16, 24)
+        assert torch.equal(getattr(cut, name), getattr(clip, name)[:2, :, :16, :24])
+    assert torch.equal(cut.frames, clip.frames[:3, :, :16, :24])
+    cut.frames.zero_()  # a copy: the clip is untouched
+    assert clip.frames.abs().sum() > 0
+    with pytest.raises(ValueError, match=r"crop\(6, 16, 24\) does not fit a clip of 5 frames"):
+        clip.crop(6, 16, 24)
+    with pytest.raises(ValueError, match="does not fit"):
+        clip.crop(3, 33, 24)

@@ -39,11 +39,12 @@
 # holds an independent draw of the scene, so what a model gains by aligning and combining frames is
 # large enough to measure, while the question stays the paper's: does information travel far, in
 # both directions, aligned? Section 4 turns the noise down to zero to show what is left without
-# it. 21 models. How the recipe was chosen, and what did not work, is in `papers/basicvsr.md`.
+# it. 20 models (the reference with 5 seeds, the others with 3). How the recipe was chosen, and
+# what did not work, is in `papers/basicvsr.md`.
 # Absolute PSNRs are not comparable with the paper's.
 #
 # With `data_root` (REDS on disk) the trained-variant study runs on real clips: trained on REDS's
-# training clips, tested on REDS4, BI. Real clips have no true flow, so the oracle rows and the
+# training clips, tested on REDS4, BI. Real clips have no true flow, so the true-flow row and the
 # knob study are left out there, and no noise is added (the paper's protocol).
 #
 # The paper profile is for GPUs and REDS: models train on the GPU when there is one (`device`), in
@@ -68,7 +69,8 @@ lr: float | None = None  # Adam learning rate, cosine schedule (paper: 2e-4)
 finetune_spynet: bool | None = None  # True: BasicVSR's (lr x0.125, frozen at first); False: frozen
 spynet_iters: int | None = None  # SpyNet pretraining steps on synthetic flow (cached in .cache/)
 spynet_path: str = ""  # official SpyNet weights (spynet_sintel_final-3d2a1287.pth) instead
-seeds: str | None = None  # results are mean ± std over these, differences paired by seed
+seeds: str | None = None  # the reference model's seeds: mean ± std, differences paired by seed
+variant_seeds: str | None = None  # every other trained model's (the first of `seeds`, paired)
 max_speed: float = 3.0  # synthetic clips: top speed in HR pixels per frame (per axis)
 noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
 knob: str = "noise"  # section 4's information knob: noise | motion (max_speed)
@@ -95,26 +97,26 @@ from srlab.archs.basicvsr import cut_links
 from srlab.archs.spynet import SpyNet
 from srlab.complexity import count_params
 from srlab.device import choose_device, choose_precision, describe_device
-from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
+from srlab.data import VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
 from srlab.notebook import Provenance, parse_seeds, resolve_parameters
-from srlab.train import TrainConfig, train
+from srlab.train import TrainConfig, forward_with_flows, spynet_finetuning, train
 from srlab.video import evaluate_clips, frame_mean
 
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, batch_size=2, patch=16,
                   num_frames=3, lr=1e-3, finetune_spynet=False, spynet_iters=2, seeds="0,1",
-                  noise=0.05, knob_values="0"),
+                  variant_seeds="0,1", noise=0.05, knob_values="0"),
     "quick": dict(num_feat=16, num_block=2, num_feat_hr=16, iters=400, batch_size=1, patch=16,
                   num_frames=10, lr=2e-3, finetune_spynet=False, spynet_iters=3000,
-                  seeds="0,1,2", noise=0.08, knob_values="0,0.04"),
+                  seeds="0,1,2,3,4", variant_seeds="0,1,2", noise=0.08, knob_values="0,0.04"),
     # BasicSR's options/train/BasicVSR/train_BasicVSR_REDS.yml (its released REDS model); the
     # SpyNet there is pretrained on Sintel, not by us.
     "paper": dict(num_feat=64, num_block=30, num_feat_hr=64, iters=300_000, batch_size=32,
                   patch=64, num_frames=15, lr=2e-4, finetune_spynet=True, spynet_iters=20_000,
-                  seeds="0", noise=0.0, knob_values=""),
+                  seeds="0", variant_seeds="0", noise=0.0, knob_values=""),
 }  # fmt: skip
 p = resolve_parameters(globals(), PROFILES)
 device = choose_device(p.device)
@@ -122,6 +124,10 @@ precision = choose_precision(p.precision, device)
 provenance = Provenance(p, device=device, precision=precision)
 print(f"models train and run on {describe_device(device)}, training in {precision}")
 seed_list = parse_seeds(p.seeds)
+variant_seed_list = parse_seeds(p.variant_seeds)
+if not set(variant_seed_list) <= set(seed_list):
+    raise ValueError(f"variant_seeds ({p.variant_seeds}) must be among seeds ({p.seeds}): the "
+                     "variants are paired with the reference model of the same seed")  # fmt: skip
 if p.profile == "paper" and not p.data_root:
     raise ValueError(
         "profile='paper' trains on REDS: pass data_root=<REDS folder>. It takes days on GPUs; "
@@ -237,7 +243,7 @@ else:
 if p.data_root:
     flow_report = {}
     print("SpyNet end-point error needs the true flow, which real clips do not have: not measured")
-    learned_set = train_sets[knob_ref]  # the model's own frozen SpyNet runs in the forward
+    learned_sets = train_sets  # the model's own frozen SpyNet runs in the forward
 else:
     flow_report = evaluate_flow(spynet, test_clips, scale=SCALE, degradation=degradation)
     print(
@@ -249,11 +255,17 @@ else:
     # the whole LR frames, and let the learned-flow variants train on windows that carry it. It
     # sees the noise-free frames, in training and at test time alike: the noise is there to give
     # propagation something to do, not to test SpyNet.
-    learned_set = VideoPatches(
-        with_estimated_flows(train_clips, spynet, scale=SCALE, degradation=degradation),
-        noise=noise_level, **windows,
-    )  # fmt: skip
-    learned_test = with_estimated_flows(test_clips, spynet, scale=SCALE, degradation=degradation)
+    # (per value of the knob: with the motion knob the clips differ; with noise they are the same
+    # clips, and only the noise on their LR frames changes)
+    flows_of = lambda clips: with_estimated_flows(clips, spynet, scale=SCALE,  # noqa: E731
+                                                   degradation=degradation)  # fmt: skip
+    learned_sets, learned_tests = {}, {}
+    for value in test_sets:
+        train_value = bundled_videos("train", num_frames=DATA["train_frames"],
+                                     max_speed=setting(value)["max_speed"])  # fmt: skip
+        learned_sets[value] = VideoPatches(flows_of(train_value), noise=setting(value)["noise"],
+                                           **windows)  # fmt: skip
+        learned_tests[value] = flows_of(test_sets[value])
 
 # %% [markdown]
 # ## Training every variant, seed by seed
@@ -265,15 +277,20 @@ else:
 # 5000 steps or 10% of them, whichever is fewer). Frozen, it gives a clip the same flow every
 # time, so it runs once per clip on the noise-free LR frames, training and test clips alike, and
 # the flow comes with the frames (on REDS, the model's own SpyNet runs in the forward): the noise
-# is the propagation's problem, not SpyNet's. Oracle variants (synthetic clips only) train and
-# test with the true flow; section 4 trains the bidirectional, feature-aligned model with the true
-# flow at every value of the knob, so that what changes is the information in the clips, not
-# SpyNet's errors.
+# is the propagation's problem, not SpyNet's. Section 4 trains the bidirectional, feature-aligned
+# model at every other value of the knob.
+#
+# **Seeds.** Every model is trained with each of `variant_seeds` (quick: 3); the reference model
+# also with the rest of `seeds` (quick: 5 in all). The reference carries the measurements inside
+# one network (sections 1, 2 and 3's flow swap), whose spread over seeds comes from how much each
+# trained network leans on its neighbours: in our first quick run, 3 seeds put K = 4 at -0.21,
+# -0.06 and -0.11 dB, all the same sign but too spread for a t interval on 3 values. Two more
+# seeds of one model cost less than two of every variant.
 
 # %%
 reference = (p.propagation, p.alignment, "-" if p.alignment == "none" else p.flow, knob_ref)
 other_direction = "unidirectional" if p.propagation == "bidirectional" else "bidirectional"
-ORACLE = ("bidirectional", "feature", "oracle")
+KNOB_MODEL = ("bidirectional", "feature", p.flow)  # section 4's model, at each knob value
 VARIANTS = list(
     dict.fromkeys([  # (propagation, alignment, flow, knob value), in order, without repeats
         reference,
@@ -281,11 +298,10 @@ VARIANTS = list(
         ("bidirectional", "none", "-", knob_ref),
         ("bidirectional", "image", "spynet", knob_ref),
         ("bidirectional", "feature", "spynet", knob_ref),
-        *[(*ORACLE, v) for v in [knob_ref, *knob_list]],
+        *[(*KNOB_MODEL, v) for v in [knob_ref, *knob_list]],
     ])
 )  # fmt: skip
-if p.data_root:  # real clips have no true flow
-    VARIANTS = [v for v in VARIANTS if v[2] != "oracle"]
+seeds_of = {v: seed_list if v == reference else variant_seed_list for v in VARIANTS}
 label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" + ("" if v[3] == knob_ref else f"@{p.knob} {v[3]:g}")
          for v in VARIANTS}  # fmt: skip
 frozen_spynet = not p.finetune_spynet and not p.data_root  # flows estimated once, on clean frames
@@ -297,17 +313,15 @@ def scored(model, variant, **kwargs) -> dict:
     synthetic clips), or the model's own SpyNet in the forward (fine-tuned, or REDS).
     kwargs: segments, interval, or flow="oracle" to give it the true flow instead."""
     value, kind = variant[3], variant[2]
-    clips = learned_test if kind == "spynet" and frozen_spynet else test_sets[value]
+    clips = learned_tests[value] if kind == "spynet" and frozen_spynet else test_sets[value]
     given = "oracle" if kind == "oracle" or (kind == "spynet" and frozen_spynet) else "spynet"
     if kwargs.get("flow") == "oracle":
         clips, given = test_sets[value], kwargs.pop("flow")
     return evaluate_clips(model, clips, **PROTOCOL, noise=setting(value)["noise"], flow=given,
                           **kwargs)  # fmt: skip
 
-freeze_iters = min(5000, p.iters // 10)
-flows_from_batch = lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"]))  # noqa
 scores, models, params = {}, {}, {}
-for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="models"):
+for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seeds_of[v]], desc="models"):
     prop, align, flow_kind, value = variant
     torch.manual_seed(seed)
     model = build("basicvsr", num_feat=p.num_feat, num_block=p.num_block, propagation=prop,
@@ -323,15 +337,13 @@ for variant, seed in tqdm([(v, s) for v in VARIANTS for s in seed_list], desc="m
     cfg = TrainConfig(
         iters=p.iters, batch_size=p.batch_size, lr=p.lr, loss="charbonnier", seed=seed,
         precision=precision,
-        lr_mul=(("spynet.", 0.125),) if finetune else (),
-        freeze=("spynet.",) if finetune and freeze_iters else (),
-        freeze_iters=freeze_iters if finetune else 0, progress=False,
+        progress=False, **spynet_finetuning(p.iters, finetune=finetune),
     )  # fmt: skip
     # Same seed, same windows: the two training sets differ only in the flow they carry.
     learned = flow_kind == "spynet" and not finetune
     feed = (learned and not p.data_root) or flow_kind == "oracle"  # windows that carry a flow
-    train(model, learned_set if learned else train_sets[value], cfg,
-          forward=flows_from_batch if feed else None)  # fmt: skip
+    train(model, learned_sets[value] if learned else train_sets[value], cfg,
+          forward=forward_with_flows if feed else None)  # fmt: skip
     scores[variant, seed] = scored(model, variant)
     models[variant, seed] = model.eval()
     params[variant] = count_params(model) - (count_params(model.spynet) if model.spynet else 0)
@@ -344,7 +356,15 @@ print(f"trained and scored {len(scores)} models in {time.perf_counter() - start:
 
 # %%
 frames_of = {key: np.stack(list(s["psnr"].values())) for key, s in scores.items()}  # (clips, t)
-per_seed = {v: [float(frames_of[v, s].mean()) for s in seed_list] for v in VARIANTS}
+psnr_of = {v: {s: float(frames_of[v, s].mean()) for s in seeds_of[v]} for v in VARIANTS}
+per_seed = {v: list(psnr_of[v].values()) for v in VARIANTS}  # in the order of seeds_of[v]
+
+
+def paired(v, w) -> list[float]:
+    """PSNR of v minus w, seed by seed, over the seeds both were trained with."""
+    return [psnr_of[v][s] - psnr_of[w][s] for s in seeds_of[v] if s in psnr_of[w]]
+
+
 bicubic = frame_mean(scores[reference, seed_list[0]], "bicubic_psnr")
 ref_mean, ref_std = mean_std(per_seed[reference])
 gain = effect(paired_differences(per_seed[reference], [bicubic] * len(seed_list)), 1.0)
@@ -425,16 +445,17 @@ print(f"cut - other: {cut_vs_inner['text']} (paper: cuts lose more)")
 # %%
 bi_v = reference if reference[0] == "bidirectional" else (other_direction, *reference[1:])
 uni_v = (other_direction, *reference[1:]) if bi_v == reference else reference
-gap = np.stack([(frames_of[uni_v, s] - frames_of[bi_v, s]).mean(0) for s in seed_list])  # (n, t)
+both = [s for s in seeds_of[uni_v] if s in seeds_of[bi_v]]
+gap = np.stack([(frames_of[uni_v, s] - frames_of[bi_v, s]).mean(0) for s in both])  # (n, t)
 ahead = np.stack([
     np.stack(list(scored(models[bi_v, s], bi_v, interval=1)["psnr"].values())).mean(0)
     - frames_of[bi_v, s].mean(0)
-    for s in seed_list
+    for s in seeds_of[bi_v]
 ])  # (seeds, t): no look-ahead - bidirectional, same network
 fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
 for ax, d, title in ((axes[0], gap, "trained unidirectional - bidirectional"),
                      (axes[1], ahead, "same network, no look-ahead (interval=1)")):  # fmt: skip
-    spread = d.std(0, ddof=1) if len(seed_list) > 1 else None
+    spread = d.std(0, ddof=1) if len(d) > 1 else None
     ax.errorbar(range(t_test), d.mean(0), yerr=spread, marker="o", capsize=2)
     ax.axhline(0, color="k", lw=0.5)
     ax.set(xlabel="frame", title=title)
@@ -443,7 +464,7 @@ fig.tight_layout()
 fig.savefig(out_dir / "basicvsr_unidirectional.png", dpi=120)
 plt.show()
 third = max(t_test // 3, 1)
-uni_effect = effect(paired_differences(per_seed[uni_v], per_seed[bi_v]), -0.5)
+uni_effect = effect(paired(uni_v, bi_v), -0.5)
 uni_early_late = effect(paired_differences(gap[:, :third].mean(1).tolist(),
                                             gap[:, -third:].mean(1).tolist()), -1.0)  # fmt: skip
 ahead_effect = effect(ahead.mean(1).tolist(), -0.5)
@@ -480,9 +501,9 @@ for v in VARIANTS:
         continue  # section 4's models, below
     m, s = mean_std(per_seed[v])
     pr = paper_delta.get(v)
-    e = effect(paired_differences(per_seed[v], per_seed[reference]), pr["delta_db"] if pr else -1.0)
+    e = effect(paired(v, reference), pr["delta_db"] if pr else -1.0)
     rows.append(dict(variant=label[v], propagation=v[0], alignment=v[1], flow=v[2],
-                     psnr_per_seed=per_seed[v], psnr_mean=m, psnr_std=s, delta=e,
+                     seeds=seeds_of[v], psnr_per_seed=per_seed[v], psnr_mean=m, psnr_std=s, delta=e,
                      paper_delta_db=pr["delta_db"] if pr else None,
                      paper_source=f"secondary, {pr['confidence']} confidence" if pr else None,
                      verdict=e["verdict"] if pr else None))  # fmt: skip
@@ -528,29 +549,34 @@ plt.show()
 #   scene; with motion each frame samples it at other sub-pixel positions (BD aliases), which is
 #   what multi-frame SR combines, until motion becomes hard to follow.
 #
-# At every value, bidirectional models with feature alignment on the *true* flow are trained (every
-# seed) and measured inside each network: what switching propagation off costs (K = every frame),
-# what K = `segments` costs, and what cutting the backward branch costs (no look-ahead). Networks
-# at two values of the knob share their seed (initial weights and training windows), so the
-# change of a cost between the lowest and the highest value is a paired difference too.
+# At every value, bidirectional models with feature alignment are trained (`variant_seeds`; at the
+# reference value these are the reference models, with all `seeds`), with SpyNet's flow as in the
+# rest of the notebook (estimated on the noise-free frames: the same flow at every noise level),
+# and measured inside each network: what switching propagation off costs (K = every frame), what
+# K = `segments` costs, and what cutting the backward branch costs (no look-ahead). Networks at
+# two values of the knob share their seed (initial weights and training windows), so the change
+# of a cost between the lowest and the highest value is a paired difference too.
 
 # %%
 K_NAME = f"K = {min(p.segments, t_test)}"
 SWITCHES = {"no propagation": dict(segments=t_test), K_NAME: dict(segments=min(p.segments, t_test)),
             "no look-ahead": dict(interval=1)}  # fmt: skip
 knob_rows, costs = {}, {}  # costs[value, name]: per-seed PSNR change
-for value in sorted({v[3] for v in VARIANTS if v[:3] == ORACLE}):
-    variant = (*ORACLE, value)
+knob_values = [] if p.data_root else sorted({v[3] for v in VARIANTS if v[:3] == KNOB_MODEL})
+for value in knob_values:
+    variant = (*KNOB_MODEL, value)
     clips = test_sets[value]
     motion = np.mean([c.mean_motion() for c in clips.values()]) / SCALE
-    row = {"knob": p.knob, "value": value, **setting(value), "mean_motion_lr_px": motion}
-    base = [frames_of[variant, s].mean() for s in seed_list]
+    row = {"knob": p.knob, "value": value, **setting(value), "mean_motion_lr_px": motion,
+           "seeds": seeds_of[variant]}  # fmt: skip
+    base = {s: frames_of[variant, s].mean() for s in seeds_of[variant]}
     for name, kwargs in SWITCHES.items():
-        switched = [frame_mean(scored(models[variant, s], variant, **kwargs)) for s in seed_list]
-        costs[value, name] = paired_differences(switched, base)
-        row[name] = effect(costs[value, name], -1.0)
-    row["psnr_minus_bicubic"] = float(np.mean(base)) - frame_mean(
-        scores[variant, seed_list[0]], "bicubic_psnr"
+        costs[value, name] = {
+            s: frame_mean(scored(models[variant, s], variant, **kwargs)) - base[s] for s in base
+        }  # seed -> PSNR change
+        row[name] = effect(list(costs[value, name].values()), -1.0)
+    row["psnr_minus_bicubic"] = float(np.mean(list(base.values()))) - frame_mean(
+        scores[variant, seeds_of[variant][0]], "bicubic_psnr"
     )
     knob_rows[value] = row
     print(f"noise sigma {row['noise']:g}, max_speed {row['max_speed']:g} (mean motion "
@@ -563,7 +589,10 @@ if len(knob_rows) > 1:
     low, high = min(knob_rows), max(knob_rows)
     print(f"\nhow the cost changes from {p.knob} {low:g} to {high:g} (paired by seed):")
     for name in SWITCHES:
-        knob_trend[name] = effect(paired_differences(costs[high, name], costs[low, name]), -1.0)
+        common = [s for s in costs[high, name] if s in costs[low, name]]
+        knob_trend[name] = effect(
+            [costs[high, name][s] - costs[low, name][s] for s in common], -1.0
+        )
         print(f"   {name:15s} {knob_trend[name]['text']}")
     fig, ax = plt.subplots(figsize=(7, 3.5))
     rows_k = list(knob_rows.values())

@@ -104,14 +104,14 @@ from srlab.archs import build
 from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.iconvsr import keyframe_indices
 from srlab.complexity import count_params
-from srlab.data import SyntheticClip, VideoFolderPatches, VideoPatches, bundled_videos, reds_split
+from srlab.data import VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.degradations import degrade
 from srlab.device import choose_device, choose_precision, describe_device
 from srlab.evaluate import effect, mean_std, paired_differences
 from srlab.flow import evaluate_flow, pretrained_spynet, with_estimated_flows
 from srlab.io import write_json
 from srlab.notebook import Provenance, parse_seeds
-from srlab.train import TrainConfig, train
+from srlab.train import TrainConfig, forward_with_flows, spynet_finetuning, train
 from srlab.video import clip_inputs, evaluate_clips
 
 if P.profile == "paper" and not P.data_root:
@@ -187,12 +187,7 @@ else:
         # HR sides multiples of 16: LR sides multiples of 4, which IconVSR's EDVR pyramid needs,
         # so it pads nothing and its SpyNet sees the frames as they are (see the evaluation below)
         h, w = (min(side, P.test_size or side) // 16 * 16 for side in c.frames.shape[-2:])
-        t = P.test_frames
-        test_synthetic[name] = SyntheticClip(
-            c.frames[:t, :, :h, :w], c.flow_forward[: t - 1, :, :h, :w],
-            c.flow_backward[: t - 1, :, :h, :w], c.mask_forward[: t - 1, :, :h, :w],
-            c.mask_backward[: t - 1, :, :h, :w],
-        )  # fmt: skip
+        test_synthetic[name] = c.crop(P.test_frames, h, w)
     # HR, LR (with noise, one fixed draw per clip) and true LR flows of each clip, made once
     # (evaluate_clips takes them as they are); SpyNet estimates flow on the noise-free LR frames
     test_inputs = {
@@ -302,14 +297,9 @@ VARIANTS = {  # name -> (use_refill, coupled), in the paper's cumulative order
     "+refill (IconVSR)": (True, True),
 }
 ICONVSR = "+refill (IconVSR)"
-freeze_iters = min(5000, P.iters // 10)
 finetune = P.flow == "spynet" and P.finetune_spynet
-config = dict(
-    iters=P.iters, batch_size=P.batch_size, lr=P.lr, loss="charbonnier", progress=False,
-    lr_mul=(("spynet.", 0.125),) if finetune else (),
-    freeze=("spynet.",) if finetune and freeze_iters else (),
-    freeze_iters=freeze_iters if finetune else 0,
-)  # fmt: skip
+config = dict(iters=P.iters, batch_size=P.batch_size, lr=P.lr, loss="charbonnier", progress=False,
+              **spynet_finetuning(P.iters, finetune=finetune))  # fmt: skip
 models, losses, params, not_shared = {}, {}, {}, {}
 runs = tqdm(total=len(seeds) * len(VARIANTS), desc="training")
 for seed in seeds:
@@ -328,8 +318,7 @@ for seed in seeds:
         model = model.to(device)
         history = train(
             model, train_set, TrainConfig(**config, seed=seed, precision=precision),
-            forward=(lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))
-            if windows_have_flow else None,
+            forward=forward_with_flows if windows_have_flow else None,
         )  # fmt: skip
         models[variant, seed], losses[variant, seed] = model.eval(), history["loss"]
         params[variant] = count_params(model) - count_params(model.spynet)

@@ -75,7 +75,7 @@ from srlab.infer import cpu_capability
 from srlab.io import to_tensor, to_uint8, write_json
 from srlab.notebook import Provenance, parse_seeds, resolve_parameters
 from srlab.stream import drain, paced, prefetch, stream
-from srlab.train import TrainConfig, train
+from srlab.train import TrainConfig, forward_with_flows, train
 from srlab.video import evaluate_clips, frame_mean
 
 PROFILES = {
@@ -153,8 +153,7 @@ for seed in tqdm(seed_list, desc="training"):
     model = model.to(device)
     cfg = TrainConfig(iters=P.iters, batch_size=1, lr=P.lr, loss="charbonnier", seed=seed,
                       progress=False, precision=precision)  # fmt: skip
-    train(model, windows, cfg,
-          forward=lambda m, b: m(b["lq"], flows=(b["flow_forward"], b["flow_backward"])))  # fmt: skip
+    train(model, windows, cfg, forward=forward_with_flows)
     models[seed] = model.cpu().eval()  # measured on the CPU from here on
 model = models[seed_list[0]]
 print(f"trained {len(models)} model(s) in {time.perf_counter() - start:.0f} s; "

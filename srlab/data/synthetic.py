@@ -77,6 +77,29 @@ class SyntheticClip:
     def clone(self) -> SyntheticClip:
         return SyntheticClip(*(t.clone() for t in dataclasses.astuple(self)))
 
+    def crop(self, num_frames: int, height: int, width: int) -> SyntheticClip:
+        """The first num_frames frames, cut to their top-left height x width pixels; the flows
+        and masks alike (a crop moves no pixel, so the flows stay exact)."""
+        t, _, h, w = self.frames.shape
+        if not (2 <= num_frames <= t and 1 <= height <= h and 1 <= width <= w):
+            raise ValueError(
+                f"crop({num_frames}, {height}, {width}) does not fit a clip of {t} frames of "
+                f"{h}x{w} (at least 2 frames)"
+            )
+        pairs = slice(num_frames - 1)
+        return SyntheticClip(
+            self.frames[:num_frames, :, :height, :width].clone(),
+            *(
+                m[pairs, :, :height, :width].clone()
+                for m in (
+                    self.flow_forward,
+                    self.flow_backward,
+                    self.mask_forward,
+                    self.mask_backward,
+                )
+            ),
+        )
+
     def mean_motion(self) -> float:
         """How far the scene moves: the mean length of the forward flow over all pixels and
         frames, in HR pixels per frame (divide by the SR scale for LR pixels)."""
