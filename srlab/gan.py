@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 import srlab
+from srlab.device import PRECISIONS, autocast
 from srlab.io import torch_save, write_json
 from srlab.losses import (
     PerceptualLoss,
@@ -96,6 +97,9 @@ class GANConfig:
     seed: int = 0
     deterministic: bool = True
     progress: bool = True
+    # "fp32" | "bf16" | "fp16": both networks' forward passes and losses under torch.autocast
+    # (srlab.train's rule); fp16 scales the losses, one GradScaler over both optimisers
+    precision: str = "fp32"
 
     def __post_init__(self) -> None:
         self.betas = tuple(self.betas)
@@ -120,6 +124,8 @@ class GANConfig:
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
         check_schedule(self)
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.pixel_loss not in LOSSES:
             raise ValueError(f"pixel_loss must be one of {LOSSES}, got {self.pixel_loss!r}")
         check_gan_type(self.gan_type)
@@ -266,10 +272,11 @@ def _train_gan(generator, discriminator, train_set, cfg, val_fn, resume, stop_af
     keys = ("l_g_pix", "l_g_percep", "l_g_gan", "l_d", "d_real", "d_fake")
     history = {"iter": [], "lr": [], **{k: [] for k in keys}, "val": {"iter": []}}
     history |= {"wall_time": 0.0, "vgg": perceptual.source if perceptual else None}
+    scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
     start = 0
     if resume:
         start, history = _load_checkpoint(
-            out_dir / "latest.pth", cfg, generator, discriminator, ema, opt_g, opt_d
+            out_dir / "latest.pth", cfg, generator, discriminator, ema, opt_g, opt_d, scaler
         )
     elif out_dir is not None:
         write_json(out_dir / "config.json", dataclasses.asdict(cfg))
@@ -297,40 +304,44 @@ def _train_gan(generator, discriminator, train_set, cfg, val_fn, resume, stop_af
 
         # 1. Generator: the discriminator is a fixed critic here.
         discriminator.requires_grad_(False)
-        fake = generator(lq)  # (b, 3, H, W)
+        with autocast(device, cfg.precision):
+            fake = generator(lq).float()  # (b, 3, H, W)
         _check_finite(fake, "the generator's output", it)
         losses = {}
         if it % cfg.net_d_iters == 0 and it > cfg.net_d_init_iters:
-            losses["l_g_pix"] = cfg.pixel_weight * pixel_loss(fake, gt, cfg.pixel_loss)
-            if perceptual is not None:
-                losses["l_g_percep"] = cfg.perceptual_weight * perceptual(fake, gt)
-            fake_pred = discriminator(fake)  # (b, 1) logits
-            if cfg.relativistic:
-                real_pred = discriminator(gt).detach()
-                l_gan = relativistic_generator_loss(real_pred, fake_pred, cfg.gan_type)
-            else:
-                l_gan = gan_loss(fake_pred, True, cfg.gan_type, is_disc=False)
-            losses["l_g_gan"] = cfg.gan_weight * l_gan
+            with autocast(device, cfg.precision):
+                losses["l_g_pix"] = cfg.pixel_weight * pixel_loss(fake, gt, cfg.pixel_loss)
+                if perceptual is not None:
+                    losses["l_g_percep"] = cfg.perceptual_weight * perceptual(fake, gt).float()
+                fake_pred = discriminator(fake).float()  # (b, 1) logits
+                if cfg.relativistic:
+                    real_pred = discriminator(gt).float().detach()
+                    l_gan = relativistic_generator_loss(real_pred, fake_pred, cfg.gan_type)
+                else:
+                    l_gan = gan_loss(fake_pred, True, cfg.gan_type, is_disc=False)
+                losses["l_g_gan"] = cfg.gan_weight * l_gan
             l_g = sum(losses.values())
             _check_finite(l_g, "the generator's loss", it, losses)
             opt_g.zero_grad(set_to_none=True)
-            l_g.backward()
-            opt_g.step()
+            scaler.scale(l_g).backward()  # fp16: the loss times a scale; else l_g.backward()
+            scaler.step(opt_g)  # fp16: skipped if a gradient overflowed
 
         # 2. Discriminator: real images against the generator's output of this iteration.
         discriminator.requires_grad_(True)
-        real_pred = discriminator(gt)
-        fake_pred = discriminator(fake.detach())
-        if cfg.relativistic:
-            l_d = relativistic_discriminator_loss(real_pred, fake_pred, cfg.gan_type)
-        else:
-            l_d = gan_loss(real_pred, True, cfg.gan_type, is_disc=True) + gan_loss(
-                fake_pred, False, cfg.gan_type, is_disc=True
-            )
+        with autocast(device, cfg.precision):
+            real_pred = discriminator(gt).float()
+            fake_pred = discriminator(fake.detach()).float()
+            if cfg.relativistic:
+                l_d = relativistic_discriminator_loss(real_pred, fake_pred, cfg.gan_type)
+            else:
+                l_d = gan_loss(real_pred, True, cfg.gan_type, is_disc=True) + gan_loss(
+                    fake_pred, False, cfg.gan_type, is_disc=True
+                )
         _check_finite(l_d, "the discriminator's loss", it)
         opt_d.zero_grad(set_to_none=True)
-        l_d.backward()
-        opt_d.step()
+        scaler.scale(l_d).backward()
+        scaler.step(opt_d)
+        scaler.update()  # once per iteration, after both optimisers
         if ema is not None:
             ema_update(ema, generator, cfg.ema_decay)
 
@@ -351,7 +362,9 @@ def _train_gan(generator, discriminator, train_set, cfg, val_fn, resume, stop_af
                 for key, p in net.named_parameters():
                     _check_finite(p, f"the {name}'s weight {key}", it)
             history["wall_time"] = wall_before + time.perf_counter() - t0
-            _save_checkpoint(out_dir, it, cfg, generator, discriminator, ema, opt_g, opt_d, history)
+            _save_checkpoint(
+                out_dir, it, cfg, generator, discriminator, ema, opt_g, opt_d, history, scaler
+            )
     bar.close()
     history["wall_time"] = wall_before + time.perf_counter() - t0
     return {**history, "ema": ema}
@@ -395,7 +408,9 @@ def _validate(model: nn.Module, val_fn, it: int, history: dict) -> None:
         history["val"].setdefault(name, []).append(float(value))
 
 
-def _save_checkpoint(out_dir, it, cfg, generator, discriminator, ema, opt_g, opt_d, history):
+def _save_checkpoint(
+    out_dir, it, cfg, generator, discriminator, ema, opt_g, opt_d, history, scaler=None
+):
     """out_dir/latest.pth and history.json, atomically. The generator sits under BasicSR's
     "params" / "params_ema" (srlab.checkpoints.load reads it), the discriminator under
     "params_d"."""
@@ -411,15 +426,19 @@ def _save_checkpoint(out_dir, it, cfg, generator, discriminator, ema, opt_g, opt
     }
     if ema is not None:
         state["params_ema"] = ema.state_dict()
+    if scaler is not None and scaler.is_enabled():
+        state["scaler"] = scaler.state_dict()  # fp16's loss scale, for an exact resume
     if hasattr(generator, "srlab_config"):
         state["srlab"] = {**generator.srlab_config, "version": srlab.__version__}
     torch_save(out_dir / "latest.pth", state)
     write_json(out_dir / "history.json", history)
 
 
-def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d):
+def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d, scaler=None):
     state = torch.load(path, map_location="cpu", weights_only=True)
-    saved, now = state["config"], dataclasses.asdict(cfg)
+    # a setting added after the file was written has its default there (precision: "fp32")
+    saved = {**dataclasses.asdict(GANConfig()), **state["config"]}
+    now = dataclasses.asdict(cfg)
     changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
     if changed:
         details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
@@ -433,5 +452,7 @@ def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d):
         ema.load_state_dict(state["params_ema"])
     opt_g.load_state_dict(state["optimizer_g"])
     opt_d.load_state_dict(state["optimizer_d"])
+    if scaler is not None and "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
     return state["iter"], state["history"]

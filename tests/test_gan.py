@@ -200,3 +200,30 @@ def test_network_interpolation():
         interpolate_networks(a, b, 1.5)
     with pytest.raises(ValueError, match="same state_dict"):
         interpolate_networks(a, build("vgg_discriminator", num_feat=8, input_size=32), 0.5)
+
+
+@pytest.mark.slow
+def test_mixed_precision_gan_training_and_an_exact_fp16_resume(tmp_path):
+    g, d, ds, cfg = tiny_run()
+    plain = train_gan(g, d, ds, cfg)
+    g, d, ds, cfg = tiny_run(precision="bf16")
+    bf16 = train_gan(g, d, ds, cfg)
+    assert all(v.dtype == torch.float32 for v in g.state_dict().values())
+    assert bf16["l_d"] != plain["l_d"]  # autocast ran: the numbers moved, by rounding only
+    assert bf16["l_d"] == pytest.approx(plain["l_d"], rel=0.05)
+
+    g, d, ds, cfg = tiny_run(tmp_path / "whole", precision="fp16")
+    whole = train_gan(g, d, ds, cfg)
+    expected = states(g, d, whole["ema"])
+    g, d, ds, cfg = tiny_run(tmp_path / "split", precision="fp16")
+    train_gan(g, d, ds, cfg, stop_after=2)
+    assert "scaler" in torch.load(tmp_path / "split" / "latest.pth", weights_only=True)
+    g, d, ds, cfg = tiny_run(tmp_path / "split", precision="fp16")
+    resumed = train_gan(g, d, ds, cfg, resume=True)
+    assert_same_states(expected, states(g, d, resumed["ema"]))
+    assert resumed["l_d"] == whole["l_d"]
+
+
+def test_gan_precision_is_checked_by_name():
+    with pytest.raises(ValueError, match="precision must be one of"):
+        GANConfig(precision="half")

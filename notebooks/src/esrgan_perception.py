@@ -50,7 +50,7 @@ data_root: str = ""  # empty: bundled images; else a folder with train/ and test
 test_size: int | None = None  # crop test images to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
 device: str = ""  # "": the GPU when there is one, else the CPU | cpu | cuda | cuda:<i>
-precision: str = ""  # stage 1: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
+precision: str = ""  # training: "" (bf16/fp16 on a GPU, fp32 on a CPU) | fp32 | bf16 | fp16
 out_dir: str = "../figures"  # figures are saved here
 results_dir: str = "../results"  # the results JSON is saved here
 
@@ -116,9 +116,9 @@ if P.profile == "paper" and not P.data_root:
 if P.threads:
     torch.set_num_threads(P.threads)
 device = choose_device(P.device)
-precision = choose_precision(P.precision, device)  # stage 2 (srlab.gan) trains in float32
+precision = choose_precision(P.precision, device)  # both stages
 provenance = Provenance(P, device=device, precision=precision)
-print(f"training on {describe_device(device)}: stage 1 in {precision}, stage 2 in fp32")
+print(f"training on {describe_device(device)} in {precision}")
 cpu_start = time.process_time()  # CPU time, beside the wall time: the machine may be shared
 seeds = parse_seeds(P.seeds)
 alphas = [float(a) for a in P.alphas.split(",")]
@@ -134,7 +134,7 @@ if unknown:
 # The GAN settings: BasicSR's ESRGAN recipe, its schedule shortened to this budget.
 gan_config = recipe(
     "esrgan_x4", iters=P.gan_iters, batch_size=P.batch_size, lr=P.gan_lr, milestones=(),
-    ema_decay=P.ema_decay or None, progress=False,
+    ema_decay=P.ema_decay or None, progress=False, precision=precision,
 )
 # The variants: ESRGAN, then one change each (paired by seed).
 variants = {"esrgan": {}}
