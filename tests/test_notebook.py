@@ -89,3 +89,24 @@ def test_relative_dir_parameters_are_relative_to_the_notebooks_folder(tmp_path):
     assert p.out_dir == str(notebook.NOTEBOOKS_DIR / "figs" / "new")  # not the kernel's cwd
     assert p.results_dir == str(tmp_path)  # absolute: as given
     assert p.data_dir == ""  # empty: the notebook's own default, whatever it means there
+
+
+def test_the_torchrun_runner_refuses_what_is_not_a_notebook(tmp_path, capsys):
+    assert notebook.main([]) == 2  # usage
+    assert "torchrun --nproc_per_node" in capsys.readouterr().err
+    assert notebook.main(["-p", "profile", "paper"]) == 2
+    assert notebook.main([str(tmp_path / "run.py")]) == 2
+    assert notebook.main([str(tmp_path / "missing.ipynb")]) == 2
+    assert "no notebook" in capsys.readouterr().err
+
+
+def test_provenance_records_where_the_numbers_were_computed(monkeypatch):
+    import types
+
+    import torch
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    params = types.SimpleNamespace(profile="smoke")
+    record = notebook.Provenance(params, device=torch.device("cpu"), precision="fp32").record()
+    assert (record["device"], record["precision"], record["world_size"]) == ("cpu", "fp32", 1)
+    assert "device" not in notebook.Provenance(params).record()  # notebooks that train nothing
