@@ -625,6 +625,13 @@ class _Runs(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.run(x)
 
+    def train(self, mode: bool = True) -> _Runs:
+        """Only this flag changes: the runner is fixed (exported, quantised, compiled or another
+        runtime's), and an exported PT2E model refuses .train()/.eval() outright, which
+        srlab.stream calls on the whole model."""
+        self.training = mode
+        return self
+
 
 def make_video_runner(model: nn.Module, variant: str, *, calibration: Tensor) -> VideoRunner:
     """A VideoRunner for `variant` (one of VIDEO_VARIANTS) of a BasicVSR or IconVSR in eval mode;
