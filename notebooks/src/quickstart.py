@@ -136,9 +136,7 @@ plot.save(fig, out_dir / "quickstart_synthetic_video.png")
 
 # %%
 if P.data_root:
-    hr_images = {p.stem: srlab.io.imread(p) for p in sorted(Path(P.data_root).glob("*.png"))}
-    if not hr_images:
-        raise FileNotFoundError(f"no .png images in data_root={P.data_root!r}")
+    hr_images = srlab.io.read_images(P.data_root)  # every .png, by name; none is an error
 else:
     hr_images = test_images
 names = list(hr_images)[: P.num_images]
