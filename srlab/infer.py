@@ -22,10 +22,11 @@ commute with. `upscale` itself normalises nothing, so there is no per-tile stati
 Memory is bounded by one window: tiles run one at a time and are written into a preallocated
 float32 output on the CPU, so a 4K image upscales on a laptop.
 
-Lower precision pays only where the CPU has the instructions for it. bfloat16 autocast was 1.84x
-faster than float32 on a CPU with AMX, and 67x slower on an AVX2-only one, where oneDNN emulates
-bf16 (issue 13). `cpu_capability()` says what this CPU runs natively; `upscale(dtype=bf16)`
-warns (or, with emulated="fallback", runs float32 and says so) on a CPU without native bf16."""
+Lower precision pays only where the CPU has the instructions for it. bfloat16 autocast was 2.1x
+faster than float32 on a CPU with AMX (the efficiency notebook), and 67x slower on an AVX2-only
+one, where oneDNN emulates bf16 (issue 13). `cpu_capability()` says what this CPU runs
+natively; `upscale(dtype=bf16)` warns (or, with emulated="fallback", runs float32 and says so) on
+a CPU without native bf16."""
 
 from __future__ import annotations
 

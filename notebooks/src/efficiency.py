@@ -54,7 +54,7 @@ from srlab.archs import build
 from srlab.checkpoints import load_model
 from srlab.complexity import count_params, flops
 from srlab.infer import cpu_capability
-from srlab.io import imread, write_json
+from srlab.io import read_images, write_json
 from srlab.notebook import Provenance, resolve_parameters
 from srlab.train import TrainConfig, train
 
@@ -101,14 +101,9 @@ print(P)
 # training images.
 
 # %%
-if P.data_root:
-    train_images = {p.stem: imread(p) for p in sorted(Path(P.data_root).glob("*.png"))}
-else:
-    train_images = data.bundled_images("train")
-if P.test_root:
-    test_images = {p.stem: imread(p) for p in sorted(Path(P.test_root).glob("*.png"))}
-else:
-    test_images = data.bundled_images("test")
+# folders: every .png, by name (an empty or missing folder is an error)
+train_images = read_images(P.data_root) if P.data_root else data.bundled_images("train")
+test_images = read_images(P.test_root) if P.test_root else data.bundled_images("test")
 
 if P.weights:
     model = load_model(P.weights)
