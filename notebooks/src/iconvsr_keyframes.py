@@ -103,6 +103,7 @@ from srlab import papers, plot
 from srlab.archs import build
 from srlab.archs.basicvsr import estimate_flows
 from srlab.archs.iconvsr import keyframe_indices
+from srlab.checkpoints import load_shared
 from srlab.complexity import count_params
 from srlab.data import VideoFolderPatches, VideoPatches, bundled_videos, reds_split
 from srlab.degradations import degrade
@@ -307,10 +308,8 @@ for seed in seeds:
     init = build("iconvsr", **arch).state_dict()  # the full IconVSR's initial weights
     for variant, (use_refill, coupled) in VARIANTS.items():
         model = build("iconvsr", **arch, use_refill=use_refill, coupled=coupled)
-        own = model.state_dict()
-        shared = {k: v for k, v in init.items() if k in own and own[k].shape == v.shape}
-        model.load_state_dict(shared, strict=False)
-        not_shared[variant] = sorted({k.rsplit(".", 1)[0] for k in own if k not in shared})
+        own = load_shared(model, init)  # the keys that keep the variant's own initial values
+        not_shared[variant] = sorted({k.rsplit(".", 1)[0] for k in own})
         if spynet is not None:
             model.spynet.load_state_dict(spynet.state_dict())
         if not finetune:
