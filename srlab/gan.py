@@ -54,7 +54,7 @@ from srlab.losses import (
     relativistic_generator_loss,
 )
 from srlab.seeding import SeededBatches, SeededSamples, rng_state, set_rng_state
-from srlab.train import LOSSES, check_schedule, ema_update, learning_rate, pixel_loss
+from srlab.train import LOSSES, check_run, check_schedule, ema_update, learning_rate, pixel_loss
 
 # Settings that only change what is reported or where: free to change on resume.
 RESUMABLE_CHANGES = ("val_every", "ckpt_every", "log_every", "out_dir", "progress")
@@ -228,18 +228,7 @@ def train_gan(
     "vgg": which VGG the perceptual loss used}, plus "ema": the EMA generator (or None)."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise RuntimeError("train_gan runs in one process; DistributedDataParallel is not wired in")
-    if stop_after is not None and not 0 < stop_after <= cfg.iters:
-        raise ValueError(f"stop_after must lie in [1, iters={cfg.iters}], got {stop_after!r}")
-    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
-    if resume and out_dir is None:
-        raise ValueError("resume=True needs cfg.out_dir, the folder of the run to continue")
-    if resume and not (out_dir / "latest.pth").exists():
-        raise FileNotFoundError(f"resume=True but there is no checkpoint {out_dir / 'latest.pth'}")
-    if isinstance(getattr(train_set, "generator", None), torch.Generator):
-        raise ValueError(
-            "train_set draws from its own torch.Generator, which train_gan can neither seed per "
-            "sample nor save in a checkpoint: build it with generator=None"
-        )
+    check_run(cfg, train_set, resume=resume, stop_after=stop_after, caller="train_gan")
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     device = next(generator.parameters()).device

@@ -266,19 +266,7 @@ def train(
          "wall_time": seconds over all runs}
     plus "ema": the EMA copy of the model (None when cfg.ema_decay is None)."""
     forward = forward or default_forward
-    if stop_after is not None and not 0 < stop_after <= cfg.iters:
-        raise ValueError(f"stop_after must lie in [1, iters={cfg.iters}], got {stop_after!r}")
-    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
-    if resume and out_dir is None:
-        raise ValueError("resume=True needs cfg.out_dir, the folder of the run to continue")
-    if resume and not (out_dir / "latest.pth").exists():
-        raise FileNotFoundError(f"resume=True but there is no checkpoint {out_dir / 'latest.pth'}")
-    if isinstance(getattr(train_set, "generator", None), torch.Generator):
-        raise ValueError(
-            "train_set draws from its own torch.Generator, which train() can neither seed per "
-            "sample nor save in a checkpoint: build it with generator=None (train() seeds the "
-            "global RNGs before each sample, e.g. srlab.data.ImagePatches(..., generator=None))"
-        )
+    check_run(cfg, train_set, resume=resume, stop_after=stop_after, caller="train()")
 
     _init_distributed()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
@@ -291,6 +279,25 @@ def train(
         return _train(model.to(device), train_set, cfg, val_fn, forward, resume, stop_after, device)
     finally:
         torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
+
+
+def check_run(cfg, train_set: Dataset, *, resume: bool, stop_after: int | None, caller: str):
+    """What train() and srlab.gan.train_gan check before a run, by name: stop_after within the
+    run, resume only with an out_dir that holds latest.pth, and a train_set without a generator
+    of its own (the loop seeds the global RNGs before each sample, and saves them)."""
+    if stop_after is not None and not 0 < stop_after <= cfg.iters:
+        raise ValueError(f"stop_after must lie in [1, iters={cfg.iters}], got {stop_after!r}")
+    out_dir = Path(cfg.out_dir) if cfg.out_dir is not None else None
+    if resume and out_dir is None:
+        raise ValueError("resume=True needs cfg.out_dir, the folder of the run to continue")
+    if resume and not (out_dir / "latest.pth").exists():
+        raise FileNotFoundError(f"resume=True but there is no checkpoint {out_dir / 'latest.pth'}")
+    if isinstance(getattr(train_set, "generator", None), torch.Generator):
+        raise ValueError(
+            f"train_set draws from its own torch.Generator, which {caller} can neither seed per "
+            f"sample nor save in a checkpoint: build it with generator=None ({caller} seeds the "
+            "global RNGs before each sample, e.g. srlab.data.ImagePatches(..., generator=None))"
+        )
 
 
 def _train(model, train_set, cfg, val_fn, forward, resume, stop_after, device) -> dict:
