@@ -54,7 +54,15 @@ from srlab.losses import (
     relativistic_generator_loss,
 )
 from srlab.seeding import SeededBatches, SeededSamples, rng_state, set_rng_state
-from srlab.train import LOSSES, check_run, check_schedule, ema_update, learning_rate, pixel_loss
+from srlab.train import (
+    LOSSES,
+    check_run,
+    check_schedule,
+    config_changes,
+    ema_update,
+    learning_rate,
+    pixel_loss,
+)
 
 # Settings that only change what is reported or where: free to change on resume.
 RESUMABLE_CHANGES = ("val_every", "ckpt_every", "log_every", "out_dir", "progress")
@@ -425,12 +433,8 @@ def _save_checkpoint(
 
 def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d, scaler=None):
     state = torch.load(path, map_location="cpu", weights_only=True)
-    # a setting added after the file was written has its default there (precision: "fp32")
-    saved = {**dataclasses.asdict(GANConfig()), **state["config"]}
-    now = dataclasses.asdict(cfg)
-    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
-    if changed:
-        details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+    details = config_changes(state["config"], cfg, RESUMABLE_CHANGES)
+    if details:
         raise ValueError(
             f"cannot resume {path} with a different config ({details}): resume with the saved "
             "values, or use a new out_dir"

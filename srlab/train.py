@@ -495,6 +495,16 @@ def _save_checkpoint(
     write_json(out_dir / "history.json", history)
 
 
+def config_changes(saved: dict, cfg, resumable: tuple[str, ...]) -> str:
+    """The settings of the dataclass config `cfg` that differ from a checkpoint's saved config,
+    other than the `resumable` ones, as "name: saved x, now y; ..." ("" when none). A setting
+    added after the file was written counts at its default there (precision: "fp32")."""
+    saved = {**dataclasses.asdict(type(cfg)()), **saved}
+    now = dataclasses.asdict(cfg)
+    changed = [k for k in now if k not in resumable and saved.get(k) != now[k]]
+    return "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+
+
 def _load_checkpoint(path: Path, cfg, model, ema, optimizer, scaler=None) -> tuple[int, dict]:
     """Restore everything _save_checkpoint wrote; return (iteration, history). The file is read by
     srlab.checkpoints (weights_only=True), and every error names it."""
@@ -508,12 +518,8 @@ def _load_checkpoint(path: Path, cfg, model, ema, optimizer, scaler=None) -> tup
             f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
             "out_dir."
         )
-    # a setting added after the file was written has its default there (precision: "fp32")
-    saved = {**dataclasses.asdict(TrainConfig()), **state["config"]}
-    now = dataclasses.asdict(cfg)
-    changed = [k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k]]
-    if changed:
-        details = "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
+    details = config_changes(state["config"], cfg, RESUMABLE_CHANGES)
+    if details:
         raise ValueError(
             f"cannot resume {path} with a different config ({details}). These settings define "
             "the run (the lr schedule spans `iters`): resume with the saved values, or use a new "

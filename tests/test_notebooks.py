@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("*.ipynb") if not p.name.startswith("."))
 sys.path.insert(0, str(ROOT / "tools"))
 import nb as nbtool  # noqa: E402
+from test_train import free_port  # noqa: E402
 
 
 def test_every_notebook_has_a_source():
@@ -391,11 +392,3 @@ def test_a_paper_profile_under_torchrun_trains_with_ddp_and_rank_0_writes(tmp_pa
     executed = (tmp_path / "out" / "rcan_ablation.ipynb").read_text()
     assert "DDP: 2 processes, 1 samples each per step, batch 2 in all" in executed
     assert not (tmp_path / "out/torchrun/rank1/figures").exists()  # rank 1 wrote aside only
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
