@@ -44,6 +44,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 import srlab
+from srlab import checkpoints
 from srlab.device import PRECISIONS, autocast
 from srlab.io import torch_save, write_json
 from srlab.losses import (
@@ -432,7 +433,17 @@ def _save_checkpoint(
 
 
 def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d, scaler=None):
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    """Restore everything _save_checkpoint wrote. Read by srlab.checkpoints (weights_only=True):
+    an empty, truncated or foreign file is an error that names it, as in srlab.train."""
+    state = checkpoints.read(path)
+    wanted = ("iter", "config", "params", "params_d", "optimizer_g", "optimizer_d", "rng")
+    missing = [k for k in (*wanted, "history") if k not in state]
+    if missing or (ema is not None and "params_ema" not in state):
+        raise ValueError(
+            f"cannot resume from {path}: it is not a training checkpoint of srlab.gan (no "
+            f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
+            "out_dir."
+        )
     details = config_changes(state["config"], cfg, RESUMABLE_CHANGES)
     if details:
         raise ValueError(

@@ -160,6 +160,19 @@ def test_resume_with_another_config_is_refused(tmp_path):
         train_gan(g, d, ds, cfg, resume=True)
 
 
+def test_resume_from_a_damaged_or_foreign_file_names_it(tmp_path):
+    g, d, ds, cfg = tiny_run(tmp_path, iters=2, ema_decay=None)
+    latest = tmp_path / "latest.pth"
+    latest.write_bytes(b"")  # a write that never finished
+    with pytest.raises(ValueError, match=r"latest\.pth is empty"):
+        train_gan(g, d, ds, cfg, resume=True)
+    checkpoints.save(latest, g, arch="rrdbnet", kwargs={})  # a model file, not a training state
+    with pytest.raises(
+        ValueError, match=r"not a training checkpoint of srlab\.gan \(no iter, config"
+    ):
+        train_gan(g, d, ds, cfg, resume=True)
+
+
 def test_recipes_are_basicsrs():
     esrgan, msrgan = recipe("esrgan_x4"), recipe("msrgan_x4", iters=10, milestones=())
     assert esrgan.relativistic and not msrgan.relativistic
