@@ -23,6 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from srlab.device import synchronize
+
 
 def count_params(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (buffers such as an RGB mean are not parameters). Shared parameters
@@ -75,11 +77,6 @@ def flops(model: nn.Module, *inputs: Tensor, meta: bool = True) -> dict:
     }
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def latency(
     model: nn.Module,
     *inputs: Tensor,
@@ -105,10 +102,10 @@ def latency(
     times = []
     with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=autocast):
         for i in range(warmup + repeats):
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             model(*inputs)
-            _sync(device)
+            synchronize(device)
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     if len(times) >= 2:
@@ -266,10 +263,10 @@ def matmul_gflops(
     times = []
     with torch.inference_mode():
         for i in range(repeats + 1):  # the first product is a warm-up
-            _sync(device)
+            synchronize(device)
             start = time.perf_counter()
             a @ b
-            _sync(device)
+            synchronize(device)
             if i > 0:
                 times.append(time.perf_counter() - start)
     return 2 * n**3 / statistics.median(times) / 1e9

@@ -85,6 +85,13 @@ def choose_precision(precision: str, device: torch.device) -> str:
     return precision or "fp32"
 
 
+def synchronize(device: torch.device) -> None:
+    """Wait until the device has finished its queued work: CUDA runs kernels asynchronously, so a
+    timer read without this measures the launches, not the work. A no-op on the CPU."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def autocast(device: torch.device, precision: str) -> torch.autocast:
     """The context that runs a forward pass in `precision` ("fp32": an autocast that is off)."""
     dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

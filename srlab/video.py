@@ -21,6 +21,7 @@ from srlab.checks import check_scale, check_video
 from srlab.complexity import peak_memory
 from srlab.data import SyntheticClip, downscale_flow
 from srlab.degradations import add_gaussian_noise, degrade, imresize
+from srlab.device import synchronize
 from srlab.io import quantize
 from srlab.metrics import psnr, ssim
 
@@ -75,8 +76,7 @@ def run_clip(
         start = time.perf_counter()
         with torch.inference_mode(), torch.autocast(device.type, dtype=dtype, enabled=autocast):
             result["sr"] = model(lqs, **kwargs)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        synchronize(device)
         result["seconds"] = time.perf_counter() - start
 
     try:

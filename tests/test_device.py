@@ -126,3 +126,12 @@ def test_checkpoints_from_before_the_precision_setting_resume_as_fp32(tmp_path):
     del state["config"]["precision"]  # as written by srlab before it had the setting
     torch.save(state, tmp_path / "latest.pth")
     train(fresh_model(), script.RandomCrops(), cfg, resume=True)  # no "config changed" error
+
+
+def test_synchronize_waits_for_cuda_only(monkeypatch):
+    calls = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append(device))
+    D.synchronize(torch.device("cpu"))
+    assert calls == []
+    D.synchronize(torch.device("cuda", 1))
+    assert calls == [torch.device("cuda", 1)]
