@@ -32,7 +32,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from srlab import checkpoints
-from srlab.archs.spynet import SpyNet
+from srlab.archs.spynet import NUM_LEVELS, SpyNet
 from srlab.checks import check_same_shape, check_tensor
 from srlab.data import SyntheticClip, downscale_flow, synthetic_video
 from srlab.degradations import degrade
@@ -40,6 +40,9 @@ from srlab.degradations import degrade
 # Bump when a change to the pretraining code changes the weights it produces: old cache files
 # then stop matching, instead of being silently reused.
 PRETRAIN_VERSION = 2  # 2: default init instead of zero-flow init, 256 clips instead of 32
+# Recipe settings added after PRETRAIN_VERSION 2, at the values that reproduce the runs before
+# them: a run with these values keeps its old cache name (they are left out of the key).
+LEGACY_SETTINGS = {"init": "pytorch", "augment": False}
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"
 # Pretraining runs shipped with srlab, under the names cache_path gives them: the notebooks' own
 # settings, so that a first run on a fresh clone does not spend minutes pretraining SpyNet.
@@ -94,6 +97,41 @@ def lr_flow_pairs(clip: SyntheticClip, *, scale: int, degradation: str) -> dict[
     }
 
 
+def scale_coarse_levels(model: SpyNet) -> SpyNet:
+    """train_spynet's init="scaled": each pyramid level's last conv (weight and bias) multiplied by
+    2^-(levels above the finest). Level 0 is the coarsest; its output reaches the finest grid
+    upsampled and doubled NUM_LEVELS - 1 times, so with PyTorch's default initialisation the
+    coarse levels' random flow swamps the finest level's, and training first sits on a plateau
+    at the zero-flow error (300-1600 steps in the pilots, papers/basicvsr.md). Scaled, every
+    level starts with a contribution of the same size. In place; returns the model."""
+    with torch.no_grad():
+        for level, module in enumerate(model.basic_module):
+            last = module.basic_module[-1]
+            factor = 2.0 ** -(NUM_LEVELS - 1 - level)
+            last.weight.mul_(factor)
+            last.bias.mul_(factor)
+    return model
+
+
+def flip_transpose(batch: Mapping[str, Tensor], g: torch.Generator) -> dict[str, Tensor]:
+    """A random horizontal flip, vertical flip and transpose (each with probability 1/2, drawn
+    from `g`, the same for the whole batch) of a batch of flow pairs (lr_flow_pairs' keys), with
+    the flow transformed to match: a horizontal flip negates its x component (channel 0), a
+    vertical flip its y component, a transpose swaps them. 8 variants of every pair."""
+    out = dict(batch)
+    hflip, vflip, transpose = torch.randint(0, 2, (3,), generator=g).tolist()
+    if hflip:
+        out = {k: v.flip(-1) for k, v in out.items()}
+        out["flow"] = out["flow"] * out["flow"].new_tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+    if vflip:
+        out = {k: v.flip(-2) for k, v in out.items()}
+        out["flow"] = out["flow"] * out["flow"].new_tensor([1.0, -1.0]).view(1, 2, 1, 1)
+    if transpose:
+        out = {k: v.transpose(-1, -2) for k, v in out.items()}
+        out["flow"] = out["flow"].flip(-3)  # (x, y) -> (y, x)
+    return out
+
+
 @contextlib.contextmanager
 def _num_threads(threads: int):
     """torch.set_num_threads(threads) inside the block, the caller's count restored after."""
@@ -110,7 +148,7 @@ def train_spynet(
     iters: int,
     seed: int = 0,
     size: int = 32,
-    num_clips: int = 256,
+    num_clips: int = 512,
     num_frames: int = 5,
     batch_size: int = 8,
     lr: float = 5e-4,
@@ -118,6 +156,8 @@ def train_spynet(
     degradation: str = "BI",
     max_speed: float = 3.0,
     threads: int = 1,
+    init: str = "scaled",
+    augment: bool = True,
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> tuple[SpyNet, dict]:
@@ -128,21 +168,26 @@ def train_spynet(
     num_clips clips of num_frames frames each, from synthetic_video seeds derived from `seed`,
     whose motion is synthetic_video's `max_speed` (HR pixels per frame; match the clips it is for).
     Adam (betas 0.9, 0.999) with a cosine schedule from lr to 0.
+    init: "scaled" (scale_coarse_levels: every pyramid level starts with a contribution of the
+    same size) or "pytorch" (PyTorch's default initialisation, the recipe before: it sits on a
+    zero-flow plateau for hundreds of steps first). augment: random flips and transposes of
+    every batch (flip_transpose), against memorising the clips.
     threads: torch's thread count during training (the caller's is restored after). It is fixed
     because the weights depend on it: oneDNN splits its sums differently per thread count (1 and
     2 threads differ in the 7th digit after 60 steps), and training is chaotic (see iters). The
     CPU's instruction set can change the sums as well, which no setting fixes.
     device: where it trains (srlab.device.choose_device); the clips are rendered on the CPU.
-    iters: training first sits on a plateau at the zero-flow error, and when it leaves it depends
-    on tiny differences: with the defaults and 1000 steps, 1 and 2 threads gave test EPE 0.480
-    and 0.419 (zero flow 0.478), and lr 1e-3 or 2e-3 did not help. With 3000 steps, seeds 0-3
-    left the plateau after 300-1500 steps and tested at 0.330, 0.314, 0.319, 0.425 (EPE on the
-    first 16 frames of the 4 bundled test clips, 1 thread; 260 s each on this 2-core machine).
+    iters: with init="pytorch" training first sits on a plateau at the zero-flow error, and when
+    it leaves it depends on tiny differences (BI, 3000 steps: seeds 0-3 left it after 300-1500
+    steps and tested at 0.330, 0.314, 0.319, 0.425, zero flow 0.478). The pilots behind the
+    defaults and the shipped runs are in papers/basicvsr.md ("SpyNet for BD").
     Returns (model in eval mode, {"loss": [per-iteration EPE], "wall_time_s": float})."""
     if iters < 1:
         raise ValueError(f"iters must be positive, got {iters}")
     if threads < 1:
         raise ValueError(f"threads must be positive, got {threads}")
+    if init not in ("scaled", "pytorch"):
+        raise ValueError(f"init must be 'scaled' or 'pytorch', got {init!r}")
     t0 = time.perf_counter()
     with torch.random.fork_rng(), _num_threads(threads):
         torch.manual_seed(seed)
@@ -161,11 +206,13 @@ def train_spynet(
         ]
         # (n, c, h, w) each, on the training device
         pool = {key: torch.cat([p[key] for p in pairs]).to(device) for key in pairs[0]}
-        # PyTorch's default initialisation. Pilots (test EPE after 1000 steps, zero flow 0.536):
-        # starting every level's last layer at zero (exactly "no motion") stalls at zero flow for
-        # hundreds of steps (0.537, or 0.551 after 2000); 32 clips are memorised (training EPE
-        # 0.24, test 0.537); 256 clips, default init: 0.450.
-        model = SpyNet().to(device)
+        # Pilots (BI, test EPE after 1000 steps, zero flow 0.536): starting every level's last
+        # layer at zero (exactly "no motion") stalls at zero flow for hundreds of steps (0.537,
+        # or 0.551 after 2000); 32 clips are memorised (training EPE 0.24, test 0.537).
+        model = SpyNet()
+        if init == "scaled":
+            scale_coarse_levels(model)
+        model = model.to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         g = torch.Generator().manual_seed(seed)
         losses = []
@@ -174,8 +221,11 @@ def train_spynet(
             for group in optimizer.param_groups:
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * it / iters))
             idx = torch.randint(0, len(pool["ref"]), (batch_size,), generator=g).to(device)
-            pred = model(pool["ref"][idx], pool["supp"][idx])  # (b, 2, h, w)
-            loss = epe(pred, pool["flow"][idx], pool["mask"][idx])
+            batch = {key: value[idx] for key, value in pool.items()}
+            if augment:
+                batch = flip_transpose(batch, g)
+            pred = model(batch["ref"], batch["supp"])  # (b, 2, h, w)
+            loss = epe(pred, batch["flow"], batch["mask"])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -251,6 +301,8 @@ def cache_path(cache_dir: str | Path | None = None, **settings) -> Path:
     so different settings never share a file. The real-valued settings are hashed as floats, so
     max_speed=3 (papermill passes `-p max_speed 3` as an int) names the same run as 3.0."""
     settings = {k: float(v) if k in ("lr", "max_speed") else v for k, v in settings.items()}
+    # recipe settings newer than the key, at their old behaviour, keep older runs' names
+    settings = {k: v for k, v in settings.items() if LEGACY_SETTINGS.get(k, object()) != v}
     key = json.dumps({"version": PRETRAIN_VERSION, **settings}, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     name = (
@@ -266,7 +318,7 @@ def pretrained_spynet(
     iters: int = 3000,
     seed: int = 0,
     size: int = 32,
-    num_clips: int = 256,
+    num_clips: int = 512,
     num_frames: int = 5,
     batch_size: int = 8,
     lr: float = 5e-4,
@@ -274,6 +326,8 @@ def pretrained_spynet(
     degradation: str = "BI",
     max_speed: float = 3.0,
     threads: int = 1,
+    init: str = "scaled",
+    augment: bool = True,
     force: bool = False,
     progress: bool = True,
     device: str | torch.device = "cpu",
@@ -300,6 +354,8 @@ def pretrained_spynet(
         degradation=degradation,
         max_speed=max_speed,
         threads=threads,
+        init=init,
+        augment=augment,
     )  # every argument of train_spynet that changes the weights: the cache key
     path = cache_path(cache_dir, **settings)
     model = SpyNet()
