@@ -25,7 +25,8 @@ num_frames: int | None = None  # frames per training window
 patch: int | None = None  # LR side of the training windows
 lr: float | None = None  # learning rate
 seeds: str | None = None  # one model per seed; interval effects are paired by seed
-spynet_iters: int | None = None  # SpyNet pretraining steps (the shipped run at 3000)
+spynet_iters: int | None = None  # SpyNet pretraining steps (16000: the shipped run)
+spynet_clips: int | None = None  # synthetic clips SpyNet pretrains on
 train_frames: int | None = None  # frames per training clip (the bundled clips have 20)
 test_clips: int | None = None  # held-out clips scored (the bundled test set has 4)
 test_frames: int | None = None  # frames per test clip (the bundled clips have 30)
@@ -80,14 +81,15 @@ from srlab.video import evaluate_clips, frame_mean
 
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, num_frames=3, patch=16, lr=1e-3,
-                  seeds="0,1", spynet_iters=2, train_frames=4, test_clips=1, test_frames=6,
+                  seeds="0,1", spynet_iters=2, spynet_clips=8, train_frames=4, test_clips=1, test_frames=6,
                   intervals="2,3,6", latency_intervals="2,3", latency_frames=4, source_fps=50.0,
                   lr_sizes="12x16,24x32", variants="fp32,channels_last,onnxruntime",
                   variant_interval=3, variant_frames=4, repeats=2, paper_lr_size=0,
                   targets="36x48@25", threads=1),
     # One torch thread: the machine is shared, and the pipeline's threads get the other core.
     "quick": dict(num_feat=16, num_block=2, num_feat_hr=16, iters=400, num_frames=10, patch=16,
-                  lr=2e-3, seeds="0,1,2", spynet_iters=3000, train_frames=20, test_clips=4,
+                  lr=2e-3, seeds="0,1,2", spynet_iters=16_000, spynet_clips=512,
+                  train_frames=20, test_clips=4,
                   test_frames=30, intervals="2,3,4,5,6,8,10,15", latency_intervals="2,4,6,8,15",
                   latency_frames=16, source_fps=25.0, lr_sizes="36x48,72x96,144x192",
                   variants=",".join(efficiency.VIDEO_VARIANTS), variant_interval=6,
@@ -96,7 +98,8 @@ PROFILES = {
     # BasicSR's BasicVSR (64 channels, 30 blocks): bring a GPU and days of training, or use
     # `srlab upscale` with its released weights; the quick recipe is what a CPU can train.
     "paper": dict(num_feat=64, num_block=30, num_feat_hr=64, iters=300_000, num_frames=15,
-                  patch=64, lr=2e-4, seeds="0", spynet_iters=3000, train_frames=20, test_clips=4,
+                  patch=64, lr=2e-4, seeds="0", spynet_iters=16_000, spynet_clips=512,
+                  train_frames=20, test_clips=4,
                   test_frames=30, intervals="2,3,4,5,6,8,10,15", latency_intervals="2,4,6,8,15",
                   latency_frames=30, source_fps=25.0, lr_sizes="36x48,72x96,144x192,180x320",
                   variants=",".join(efficiency.VIDEO_VARIANTS), variant_interval=6,
@@ -137,7 +140,8 @@ print(f"training on {describe_device(device)} in {precision}; measured on the CP
 start = time.perf_counter()
 train_clips = bundled_videos("train", num_frames=P.train_frames)
 test_clips = dict(list(bundled_videos("test", num_frames=P.test_frames).items())[: P.test_clips])
-spynet = pretrained_spynet(iters=P.spynet_iters, seed=0, degradation=DEGRADATION, max_speed=3.0)
+spynet = pretrained_spynet(iters=P.spynet_iters, num_clips=P.spynet_clips, seed=0,
+                           degradation=DEGRADATION, max_speed=3.0)  # fmt: skip
 scored = with_estimated_flows(test_clips, spynet, scale=SCALE, degradation=DEGRADATION)
 windows = VideoPatches(
     with_estimated_flows(train_clips, spynet, scale=SCALE, degradation=DEGRADATION),
