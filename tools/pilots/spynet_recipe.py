@@ -5,7 +5,10 @@ at one or more motion speeds:
 
 - --init scaled | pytorch: scale_coarse_levels, or PyTorch's default initialisation (which sits
   on a zero-flow plateau for 300-1600 steps first);
-- --aug / --no-aug: random flips and transposes of every batch (flip_transpose).
+- --aug / --no-aug: random flips and transposes of every batch (flip_transpose);
+- --extra-images coins,moon,...: more scikit-image pictures (outside both of srlab's splits) for
+  the training clips' backgrounds and object textures, for this run only (the training split is
+  widened in memory; the test clips are unchanged).
 
     python tools/pilots/spynet_recipe.py --init scaled --aug --iters 3000 --seed 0 --out s0.json
 """
@@ -17,6 +20,8 @@ import time
 
 import torch
 
+import srlab.data.bundled
+import srlab.data.synthetic
 from srlab.data import bundled_videos
 from srlab.flow import evaluate_flow, train_spynet
 from srlab.io import write_json
@@ -36,8 +41,12 @@ def main() -> None:
     ap.add_argument("--deg", default="BD")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--save", default="", help="save the trained SpyNet's state_dict here")
+    ap.add_argument("--extra-images", default="", help="comma-separated skimage.data names")
     ap.add_argument("--out", default="")
     a = ap.parse_args()
+    extra = tuple(name for name in a.extra_images.split(",") if name)
+    for module in (srlab.data.bundled, srlab.data.synthetic):  # both hold the split's names
+        module.TRAIN_IMAGES = module.TRAIN_IMAGES + extra
     start = time.perf_counter()
     model, history = train_spynet(
         iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, batch_size=a.batch, lr=a.lr,
