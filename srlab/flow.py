@@ -8,8 +8,8 @@ known in every pixel. BasicVSR runs SpyNet on the *LR* frames, so that is what i
 LR frames made with the same degradation as the SR input, and the ground-truth flow brought to the
 LR grid with `srlab.data.downscale_flow`.
 
-    spynet = pretrained_spynet(iters=3000, seed=0)      # trains once, then loads from .cache/
-    report = evaluate_flow(spynet, bundled_videos("test"), scale=4, degradation="BI")
+    spynet = pretrained_spynet(degradation="BD")        # the shipped run, from srlab/weights/
+    report = evaluate_flow(spynet, bundled_videos("test"), scale=4, degradation="BD")
     report["epe"], report["epe_zero"]                   # ours vs "no motion", in LR pixels
 
 With official weights, skip all this: SpyNet(load_path="spynet_sintel_final-3d2a1287.pth"), or
@@ -315,7 +315,7 @@ def cache_path(cache_dir: str | Path | None = None, **settings) -> Path:
 def pretrained_spynet(
     *,
     cache_dir: str | Path | None = None,
-    iters: int = 3000,
+    iters: int = 16_000,
     seed: int = 0,
     size: int = 32,
     num_clips: int = 512,

@@ -432,12 +432,16 @@ def _save_checkpoint(
     write_json(out_dir / "history.json", history)
 
 
+# What _save_checkpoint always writes (params_ema and scaler only with EMA and fp16).
+_TRAINING_STATE = ("iter", "config", "params", "params_d", "optimizer_g", "optimizer_d", "rng",
+                   "history")  # fmt: skip
+
+
 def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d, scaler=None):
     """Restore everything _save_checkpoint wrote. Read by srlab.checkpoints (weights_only=True):
     an empty, truncated or foreign file is an error that names it, as in srlab.train."""
     state = checkpoints.read(path)
-    wanted = ("iter", "config", "params", "params_d", "optimizer_g", "optimizer_d", "rng")
-    missing = [k for k in (*wanted, "history") if k not in state]
+    missing = [k for k in _TRAINING_STATE if k not in state]
     if missing or (ema is not None and "params_ema" not in state):
         raise ValueError(
             f"cannot resume from {path}: it is not a training checkpoint of srlab.gan (no "

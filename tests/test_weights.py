@@ -68,3 +68,9 @@ def test_shipped_spynet_is_found_by_its_settings_and_scores_what_the_card_says(n
     epe, zero = ROWS[name]
     assert report["epe"] == pytest.approx(epe, abs=2e-3)
     assert report["epe_zero"] == pytest.approx(zero, abs=2e-3)
+
+
+def test_the_defaults_at_bd_are_a_shipped_run(tmp_path, monkeypatch):
+    """flow's docstring: pretrained_spynet(degradation="BD") reads the shipped run."""
+    monkeypatch.setattr(flow, "train_spynet", lambda **kw: pytest.fail("must not retrain"))
+    flow.pretrained_spynet(degradation="BD", cache_dir=tmp_path, progress=False)
