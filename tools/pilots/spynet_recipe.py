@@ -50,7 +50,7 @@ def main() -> None:
     start = time.perf_counter()
     model, history = train_spynet(
         iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, batch_size=a.batch, lr=a.lr,
-        degradation=a.deg, max_speed=a.speed, init=a.init, augment=a.aug, threads=1,
+        degradation=a.deg, max_speed=a.speed, init=a.init, augment=a.aug, threads=1, progress=False,
     )  # fmt: skip
     losses = history["loss"]
     for it in range(500, len(losses) + 1, 500):
