@@ -44,7 +44,6 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 import srlab
-from srlab import checkpoints
 from srlab.device import PRECISIONS, autocast
 from srlab.io import torch_save, write_json
 from srlab.losses import (
@@ -63,6 +62,7 @@ from srlab.train import (
     ema_update,
     learning_rate,
     pixel_loss,
+    read_training_state,
 )
 
 # Settings that only change what is reported or where: free to change on resume.
@@ -440,14 +440,7 @@ _TRAINING_STATE = ("iter", "config", "params", "params_d", "optimizer_g", "optim
 def _load_checkpoint(path, cfg, generator, discriminator, ema, opt_g, opt_d, scaler=None):
     """Restore everything _save_checkpoint wrote. Read by srlab.checkpoints (weights_only=True):
     an empty, truncated or foreign file is an error that names it, as in srlab.train."""
-    state = checkpoints.read(path)
-    missing = [k for k in _TRAINING_STATE if k not in state]
-    if missing or (ema is not None and "params_ema" not in state):
-        raise ValueError(
-            f"cannot resume from {path}: it is not a training checkpoint of srlab.gan (no "
-            f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
-            "out_dir."
-        )
+    state = read_training_state(path, _TRAINING_STATE, ema=ema is not None, writer="srlab.gan")
     details = config_changes(state["config"], cfg, RESUMABLE_CHANGES)
     if details:
         raise ValueError(

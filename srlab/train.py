@@ -505,19 +505,27 @@ def config_changes(saved: dict, cfg, resumable: tuple[str, ...]) -> str:
     return "; ".join(f"{k}: saved {saved.get(k)!r}, now {now[k]!r}" for k in changed)
 
 
-def _load_checkpoint(path: Path, cfg, model, ema, optimizer, scaler=None) -> tuple[int, dict]:
-    """Restore everything _save_checkpoint wrote; return (iteration, history). The file is read by
-    srlab.checkpoints (weights_only=True), and every error names it."""
+def read_training_state(path: Path, keys: tuple[str, ...], *, ema: bool, writer: str) -> dict:
+    """A training checkpoint to resume from, read by srlab.checkpoints (weights_only=True: an
+    empty, truncated or foreign file is an error naming it), with every one of `keys` (and
+    params_ema when `ema`) present, or a ValueError naming what is missing and `writer`, the
+    module whose checkpoints these are. srlab.train's and srlab.gan's loaders share it."""
     state = checkpoints.read(path)
-    missing = [
-        k for k in ("iter", "config", "params", "optimizer", "rng", "history") if k not in state
-    ]
-    if missing or (ema is not None and "params_ema" not in state):
+    missing = [k for k in keys if k not in state]
+    if missing or (ema and "params_ema" not in state):
         raise ValueError(
-            f"cannot resume from {path}: it is not a training checkpoint of srlab.train (no "
+            f"cannot resume from {path}: it is not a training checkpoint of {writer} (no "
             f"{', '.join(missing) or 'params_ema, though cfg.ema_decay is set'}). Use a new "
             "out_dir."
         )
+    return state
+
+
+def _load_checkpoint(path: Path, cfg, model, ema, optimizer, scaler=None) -> tuple[int, dict]:
+    """Restore everything _save_checkpoint wrote; return (iteration, history). The file is read by
+    srlab.checkpoints (weights_only=True), and every error names it."""
+    keys = ("iter", "config", "params", "optimizer", "rng", "history")
+    state = read_training_state(path, keys, ema=ema is not None, writer="srlab.train")
     details = config_changes(state["config"], cfg, RESUMABLE_CHANGES)
     if details:
         raise ValueError(
