@@ -17,13 +17,25 @@ the same numbers on every CPU:
   CPU default that depends on the CPU would make the quick profiles' numbers differ between
   machines. "bf16" on such a CPU may be asked for explicitly; "fp16" is for GPUs only.
 
-Nothing here changes a global setting: the functions only look at what torch reports."""
+Independent CPU jobs (the seeds and variants of an ablation) can run side by side in forked
+processes: `run_jobs` (below), whose numbers do not depend on how many processes run them.
+
+Nothing here changes a global setting: the functions only look at what torch reports, and
+num_threads/run_jobs restore the caller's thread count."""
 
 from __future__ import annotations
 
+import contextlib
+import multiprocessing
 import os
+import sys
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from typing import Any
 
 import torch
+from tqdm.auto import tqdm
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -105,3 +117,98 @@ def environment(device: torch.device, precision: str) -> dict:
         "precision": precision,
         "world_size": int(os.environ.get("WORLD_SIZE", "1")),
     }
+
+
+@contextlib.contextmanager
+def num_threads(threads: int):
+    """torch.set_num_threads(threads) inside the block, the caller's count restored after."""
+    caller = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(caller)
+
+
+def fork_available(device: torch.device) -> bool:
+    """Whether run_jobs can fork worker processes: on Linux, for CPU work (a CUDA context does
+    not survive a fork; macOS's system libraries are not fork-safe; Windows has no fork)."""
+    return sys.platform == "linux" and device.type == "cpu"
+
+
+# The job list of the run_jobs call in progress: forked workers inherit it, so only an index goes
+# to them, and the jobs may be closures over anything the caller defined (a notebook's data).
+_JOBS: tuple[Callable[[Any], Any], Sequence] | None = None
+
+
+def _run_job(index: int) -> Any:
+    fn, jobs = _JOBS
+    return fn(jobs[index])
+
+
+def run_jobs(
+    fn: Callable[[Any], Any],
+    jobs: Sequence,
+    *,
+    workers: int = 1,
+    threads: int = 1,
+    device: torch.device | str = "cpu",
+    desc: str = "jobs",
+    progress: bool = True,
+) -> list:
+    """[fn(job) for job in jobs], computed by `workers` processes side by side, each job on
+    `threads` torch threads: the same numbers for any number of workers, since every job runs
+    alone on the same thread count whoever runs it (oneDNN's sums depend on the thread count).
+
+    Why: a tiny model's training step is mostly per-operation overhead that a second thread
+    barely shortens (BasicVSR with 16 channels, on a 2-core machine: 59 ms a step on 1 thread,
+    50 ms on 2), while two 1-thread processes take two steps in about 60 ms: 1.65x the
+    throughput (benchmarks/parallel_jobs.py measures it on the machine at hand).
+
+    workers > 1 forks this process (Linux, CPU: fork_available), so `fn` and the jobs need not be
+    picklable, only what fn returns (tensors, arrays, numbers: return a model's state_dict, not
+    the model). Elsewhere the jobs run here, one after the other, with the same numbers. A job's
+    exception is raised here, with the job's own traceback attached; a worker that dies (out of
+    memory) raises BrokenProcessPool. fn must not change state the caller relies on afterwards:
+    in a worker the change is lost."""
+    global _JOBS
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads!r}")
+    jobs = list(jobs)
+    bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
+    if workers == 1 or len(jobs) < 2 or not fork_available(torch.device(device)):
+        results = []
+        with num_threads(threads):
+            for job in jobs:
+                results.append(fn(job))
+                bar.update()
+        bar.close()
+        return results
+    _JOBS = (fn, jobs)
+    try:
+        with warnings.catch_warnings():
+            # Python >= 3.12 warns on every fork of a process with threads (a Jupyter kernel
+            # has several): the workers touch none of their locks, they only compute and return.
+            warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks")
+            context = multiprocessing.get_context("fork")
+            with ProcessPoolExecutor(
+                min(workers, len(jobs)), mp_context=context, initializer=torch.set_num_threads,
+                initargs=(threads,),
+            ) as pool:  # fmt: skip
+                futures = [pool.submit(_run_job, i) for i in range(len(jobs))]
+                for _ in as_completed(futures):
+                    bar.update()
+                results = [future.result() for future in futures]
+    finally:
+        _JOBS = None
+        bar.close()
+    return results
+
+
+def cpu_time() -> float:
+    """CPU seconds used so far by this process and by its children that have ended (run_jobs'
+    workers, once their pool is closed): time.process_time() alone misses the workers' work."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system

@@ -17,7 +17,6 @@ srlab.checkpoints.load(model, path) for a whole BasicVSR checkpoint."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import json
@@ -36,6 +35,7 @@ from srlab.archs.spynet import NUM_LEVELS, SpyNet
 from srlab.checks import check_same_shape, check_tensor
 from srlab.data import SyntheticClip, downscale_flow, synthetic_video
 from srlab.degradations import degrade
+from srlab.device import num_threads
 
 # Bump when a change to the pretraining code changes the weights it produces: old cache files
 # then stop matching, instead of being silently reused.
@@ -132,17 +132,6 @@ def flip_transpose(batch: Mapping[str, Tensor], g: torch.Generator) -> dict[str,
     return out
 
 
-@contextlib.contextmanager
-def _num_threads(threads: int):
-    """torch.set_num_threads(threads) inside the block, the caller's count restored after."""
-    caller = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(caller)
-
-
 def train_spynet(
     *,
     iters: int,
@@ -189,7 +178,7 @@ def train_spynet(
     if init not in ("scaled", "pytorch"):
         raise ValueError(f"init must be 'scaled' or 'pytorch', got {init!r}")
     t0 = time.perf_counter()
-    with torch.random.fork_rng(), _num_threads(threads):
+    with torch.random.fork_rng(), num_threads(threads):
         torch.manual_seed(seed)
         pairs = [
             lr_flow_pairs(

@@ -1,14 +1,17 @@
 """Tests for srlab.device: the one device and precision rule. CUDA is absent on this machine, so
 its presence is simulated by substituting torch's checks (monkeypatch); training in bf16 and fp16
-(with its gradient scaler) runs on the CPU, where torch supports both under autocast."""
+(with its gradient scaler) runs on the CPU, where torch supports both under autocast.
+run_jobs forks worker processes on Linux (its first test is skipped elsewhere)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 
 import pytest
 import torch
 from test_train import SMALL, fresh_model, same_weights, script
+from torch import nn
 
 from srlab import device as D
 from srlab.train import TrainConfig, train
@@ -135,3 +138,50 @@ def test_synchronize_waits_for_cuda_only(monkeypatch):
     assert calls == []
     D.synchronize(torch.device("cuda", 1))
     assert calls == [torch.device("cuda", 1)]
+
+
+def _train_tiny(seed: int) -> dict:
+    """A job of the kind the video notebooks run side by side: train a small model, return its
+    weights and the thread count it ran on."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 3, 3, padding=1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    x = torch.rand(2, 3, 24, 24)
+    for _ in range(5):
+        loss = (model(x) - x).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return {"state": model.state_dict(), "threads": torch.get_num_threads(), "pid": os.getpid()}
+
+
+@pytest.mark.skipif(not D.fork_available(torch.device("cpu")), reason="forks on Linux only")
+def test_run_jobs_gives_the_same_weights_for_any_number_of_workers():
+    caller = torch.get_num_threads()
+    serial = D.run_jobs(_train_tiny, [0, 1, 2], workers=1, threads=1, progress=False)
+    forked = D.run_jobs(_train_tiny, [0, 1, 2], workers=2, threads=1, progress=False)
+    assert torch.get_num_threads() == caller  # restored after the serial run
+    assert {r["pid"] for r in serial} == {os.getpid()}
+    assert os.getpid() not in {r["pid"] for r in forked}  # really in other processes
+    assert [r["threads"] for r in serial + forked] == [1] * 6
+    for a, b in zip(serial, forked, strict=True):
+        for key in a["state"]:
+            assert torch.equal(a["state"][key], b["state"][key]), key
+    assert not torch.equal(serial[0]["state"]["0.weight"], serial[1]["state"]["0.weight"])
+
+
+def test_run_jobs_sees_closures_and_raises_a_jobs_error_here():
+    offset = torch.arange(3.0)  # a closure, not picklable by reference: forking passes it
+    assert D.run_jobs(lambda k: float(offset[k] * 10), [2, 0, 1], workers=2, progress=False) == [
+        20.0, 0.0, 10.0
+    ]  # fmt: skip
+
+    def fails(k):
+        if k == 1:
+            raise ValueError(f"job {k} refused its input")
+        return k
+
+    with pytest.raises(ValueError, match="job 1 refused its input"):
+        D.run_jobs(fails, [0, 1, 2], workers=2, progress=False)
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        D.run_jobs(fails, [0], workers=0)
