@@ -22,8 +22,9 @@ import torch
 
 import srlab.data.bundled
 import srlab.data.synthetic
+from srlab import checkpoints
 from srlab.data import bundled_videos
-from srlab.flow import evaluate_flow, train_spynet
+from srlab.flow import cache_path, evaluate_flow, train_spynet
 from srlab.io import write_json
 
 
@@ -43,6 +44,11 @@ def main() -> None:
     ap.add_argument("--save", default="", help="save the trained SpyNet's state_dict here")
     ap.add_argument("--extra-images", default="", help="comma-separated skimage.data names")
     ap.add_argument("--out", default="")
+    ap.add_argument(
+        "--cache-dir",
+        default="",
+        help="also write the run as pretrained_spynet's cache file there (shippable)",
+    )
     a = ap.parse_args()
     extra = tuple(name for name in a.extra_images.split(",") if name)
     for module in (srlab.data.bundled, srlab.data.synthetic):  # both hold the split's names
@@ -52,6 +58,14 @@ def main() -> None:
         iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, batch_size=a.batch, lr=a.lr,
         degradation=a.deg, max_speed=a.speed, init=a.init, augment=a.aug, threads=1, progress=False,
     )  # fmt: skip
+    if a.cache_dir:  # the file pretrained_spynet(**settings, cache_dir=...) would write and read
+        if extra:
+            raise SystemExit("--cache-dir: the extra pictures are not part of the cache key")
+        settings = dict(iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, num_frames=5,
+                        batch_size=a.batch, lr=a.lr, scale=4, degradation=a.deg,
+                        max_speed=a.speed, threads=1, init=a.init, augment=a.aug)  # fmt: skip
+        checkpoints.save(cache_path(a.cache_dir, **settings), model, arch="spynet", kwargs={},
+                         extra={"pretrain": {**settings, **history}})  # fmt: skip
     losses = history["loss"]
     for it in range(500, len(losses) + 1, 500):
         print(f"it {it} train EPE (last 100) {sum(losses[it - 100 : it]) / 100:.3f}")
