@@ -10,7 +10,8 @@ the bidirectional model of the same seed.
         --seeds 0,1,2 --variants bi,uni,none,img --out pilot.json
 
 Gaussian noise (--noise, sigma in [0, 1] units) is added to every LR training window and, with a
-fixed generator, to the test clips' LR frames."""
+fixed generator, to the test clips' LR frames. --shared-init starts every variant from the
+bidirectional model's initial weights where the shapes agree (as the notebook does)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import time
 import torch
 
 from srlab.archs import build
+from srlab.checkpoints import load_shared
 from srlab.data import VideoPatches, bundled_videos
 from srlab.evaluate import effect, paired_differences
 from srlab.io import write_json
@@ -36,20 +38,6 @@ VARIANTS = {  # name -> BasicVSR arguments
 
 def with_true_flow(model: torch.nn.Module, batch: dict) -> torch.Tensor:
     return model(batch["lq"], flows=(batch["flow_forward"], batch["flow_backward"]))
-
-
-class NoisyWindows(VideoPatches):
-    """VideoPatches with fresh Gaussian noise on every LR window (drawn from the sample's RNG)."""
-
-    def __init__(self, *args, noise: float, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.noise = noise
-
-    def __getitem__(self, index: int) -> dict:
-        batch = super().__getitem__(index)
-        if self.noise:
-            batch["lq"] = (batch["lq"] + self.noise * torch.randn_like(batch["lq"])).clamp(0, 1)
-        return batch
 
 
 def per_frame(result: dict):
@@ -75,6 +63,11 @@ def main() -> None:
     ap.add_argument("--variants", default="bi,uni", help=f"from {list(VARIANTS)}; bi first")
     ap.add_argument("--test_frames", type=int, default=16)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--shared-init",
+        action="store_true",
+        help="every variant starts from bi's initial weights where shapes agree",
+    )
     ap.add_argument("--out", default="", help="write every score to this JSON file")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -91,7 +84,10 @@ def main() -> None:
         x = clip_inputs(clip, scale=4, degradation=a.deg)
         x["lq"] = (x["lq"] + a.noise * torch.randn(x["lq"].shape, generator=gen)).clamp(0, 1)
         test_clips[name] = x
-    windows = NoisyWindows(train_clips, patch_size=a.patch, num_frames=a.frames,
+    # Fresh noise on every window: VideoPatches(noise=). Until session 8 this pilot added its own
+    # noise on top of VideoPatches' (a subclass whose `noise` attribute VideoPatches read as its
+    # own, once it had one), so its noisy pilots trained at sigma x 1.41 (papers/basicvsr.md).
+    windows = VideoPatches(train_clips, patch_size=a.patch, num_frames=a.frames,
                            degradation=a.deg, scale=4, noise=a.noise)  # fmt: skip
     protocol = dict(scale=4, degradation=a.deg, y_channel=False, crop_border=0, flow="oracle")
     ks = (2, 4, a.test_frames)
@@ -99,8 +95,12 @@ def main() -> None:
     for variant in variants:
         for seed in seeds:
             torch.manual_seed(seed)
-            model = build("basicvsr", num_feat=a.feat, num_block=a.block, num_feat_hr=a.hr,
-                          **VARIANTS[variant])  # fmt: skip
+            arch = dict(num_feat=a.feat, num_block=a.block, num_feat_hr=a.hr)
+            init = build("basicvsr", **arch, **VARIANTS["bi"]).state_dict()
+            torch.manual_seed(seed)
+            model = build("basicvsr", **arch, **VARIANTS[variant])
+            if a.shared_init:
+                load_shared(model, init)
             if model.spynet is not None:
                 model.spynet.requires_grad_(False)
             model = model.to(memory_format=torch.channels_last)
