@@ -19,8 +19,7 @@
 #
 # **Two kinds of experiment.** The paper trains one network per variant. At our scale (tiny
 # models, minutes of CPU) the difference between two *trained* networks mixes the design with
-# optimisation luck and with what else the variant changes (a unidirectional network is deeper
-# per frame at the same compute; `papers/basicvsr.md`). So every claim is also measured
+# optimisation luck and with how far each design gets in a short training (`papers/basicvsr.md`). So every claim is also measured
 # **inside one trained network**, by switching a part off at inference only, which pairs
 # perfectly: the K segments (the paper's own design), propagation switched off altogether
 # (K = every frame), the backward branch cut to the current frame (`interval=1`: no look-ahead),
@@ -712,14 +711,18 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 #   next to a cut; switching propagation off costs most; cutting the backward branch (no
 #   look-ahead) costs 0.25 dB, and more on the early frames, which have the most future to lose.
 # - **The trained unidirectional network beats the bidirectional one here, by about 0.5 dB in
-#   every seed: the opposite of the paper.** It is not that the future is worthless (cutting it
-#   inside the bidirectional network costs 0.25 dB, and the trained unidirectional network loses
-#   most on the early frames, as in the paper); it is the comparison at equal compute. With 2
-#   residual blocks per branch, the unidirectional network runs all 4 blocks in one chain per
-#   frame while each bidirectional branch has 2, and a network this shallow, denoising sigma
-#   0.08, gains more from depth than from the look-ahead. The paper's branches have 30 blocks
-#   each, where depth is no longer the bottleneck; we have not measured at which depth the order
-#   flips (`papers/basicvsr.md`).
+#   every seed: the opposite of the paper.** The future is not worthless (cutting it inside the
+#   bidirectional network costs 0.25 dB, and the trained unidirectional network loses most on
+#   its early frames, as in the paper), and depth is not the reason (in a pilot, a
+#   unidirectional network with half the blocks, the depth of one bidirectional branch, won by
+#   the same margin). It is the training budget: 400 steps leave these networks far from
+#   trained, and the bidirectional one, which must also learn to fuse its two branches, further
+#   behind. Trained 4x longer (1600 steps, 3 seeds, a pilot in `papers/basicvsr.md`) the order
+#   flips to the paper's: unidirectional minus bidirectional -0.36, -0.19 and -0.16 dB, most on
+#   the early frames, and every propagation cost doubles or more (K = 4 about -0.4 dB, switching
+#   propagation off about -2 dB, the bidirectional model +3.1 dB over bicubic instead of +1.5).
+#   That does not fit the quick profile's budget; `-p iters 1600` runs it (roughly 17 minutes
+#   on an idle 2-core machine).
 # - **Alignment: right sign, not resolved.** No alignment and image alignment lose to feature
 #   alignment by 0.09 and 0.06 dB on average, below zero in every seed, with intervals 0.14 dB
 #   wide on each side: much tighter than before (0.8 dB) since every variant starts from the

@@ -33,6 +33,8 @@ VARIANTS = {  # name -> BasicVSR arguments
     "uni": dict(propagation="unidirectional", alignment="feature"),
     "none": dict(propagation="bidirectional", alignment="none"),
     "img": dict(propagation="bidirectional", alignment="image"),
+    # unidirectional at the depth of one bidirectional branch (half its blocks, half the compute)
+    "uni_half": dict(propagation="unidirectional", alignment="feature", half_blocks=True),
 }
 
 
@@ -98,7 +100,10 @@ def main() -> None:
             arch = dict(num_feat=a.feat, num_block=a.block, num_feat_hr=a.hr)
             init = build("basicvsr", **arch, **VARIANTS["bi"]).state_dict()
             torch.manual_seed(seed)
-            model = build("basicvsr", **arch, **VARIANTS[variant])
+            kwargs = dict(VARIANTS[variant])
+            if kwargs.pop("half_blocks", False):
+                arch["num_block"] = max(1, a.block // 2)
+            model = build("basicvsr", **arch, **kwargs)
             if a.shared_init:
                 load_shared(model, init)
             if model.spynet is not None:
