@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import pickle
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -141,9 +142,20 @@ def fork_available(device: torch.device) -> bool:
 _JOBS: tuple[Callable[[Any], Any], Sequence] | None = None
 
 
-def _run_job(index: int) -> Any:
+def _run_job(index: int) -> bytes:
     fn, jobs = _JOBS
-    return fn(jobs[index])
+    # Plain pickle, sent as bytes: multiprocessing's own pickler would hand returned tensors over
+    # in shared memory (/dev/shm, 64 MB in a default Docker container).
+    return pickle.dumps(fn(jobs[index]), protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _stop(pool: ProcessPoolExecutor) -> None:
+    """Cancel the queued jobs and end the running ones now (after a job's error or Ctrl-C),
+    rather than wait for every job already handed out."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # CPython's pool
+        process.terminate()
+        process.join()
 
 
 def run_jobs(
@@ -157,8 +169,9 @@ def run_jobs(
     progress: bool = True,
 ) -> list:
     """[fn(job) for job in jobs], computed by `workers` processes side by side, each job on
-    `threads` torch threads: the same numbers for any number of workers, since every job runs
-    alone on the same thread count whoever runs it (oneDNN's sums depend on the thread count).
+    `threads` torch threads: the same numbers for any number of workers, as long as every job
+    seeds its own randomness (torch.manual_seed, train()'s cfg.seed) and leaves no state behind
+    for the next: jobs go to the workers in no fixed order.
 
     Why: a tiny model's training step is mostly per-operation overhead that a second thread
     barely shortens (BasicVSR with 16 channels, on a 2-core machine: 59 ms a step on 1 thread,
@@ -167,44 +180,60 @@ def run_jobs(
 
     workers > 1 forks this process (Linux, CPU: fork_available), so `fn` and the jobs need not be
     picklable, only what fn returns (tensors, arrays, numbers: return a model's state_dict, not
-    the model). Elsewhere the jobs run here, one after the other, with the same numbers. A job's
-    exception is raised here, with the job's own traceback attached; a worker that dies (out of
-    memory) raises BrokenProcessPool. fn must not change state the caller relies on afterwards:
-    in a worker the change is lost."""
+    the model). Forked workers run on 1 thread only: GNU OpenMP (torch's thread pool on Linux)
+    is not fork-safe, and a worker with more threads hangs once this process has used its own
+    pool; threads > 1 with workers > 1 is refused. Elsewhere the jobs run here, one after the
+    other, with the same numbers. A job's exception is raised here as soon as it happens, with
+    the job's own traceback attached, and the other jobs are stopped (so is Ctrl-C); a worker
+    that dies (out of memory) raises BrokenProcessPool. fn must not change state the caller
+    relies on afterwards: in a worker the change is lost."""
     global _JOBS
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     if not isinstance(threads, int) or threads < 1:
         raise ValueError(f"threads must be a positive integer, got {threads!r}")
     jobs = list(jobs)
+    forking = workers > 1 and len(jobs) > 1 and fork_available(torch.device(device))
+    if forking and threads > 1:
+        raise ValueError(
+            f"threads={threads} with workers={workers}: forked workers run on 1 torch thread "
+            "only (GNU OpenMP is not fork-safe; they would hang). Use threads=1, or workers=1 "
+            "for more threads per job"
+        )
     bar = tqdm(total=len(jobs), desc=desc, disable=not progress)
-    if workers == 1 or len(jobs) < 2 or not fork_available(torch.device(device)):
-        results = []
-        with num_threads(threads):
-            for job in jobs:
-                results.append(fn(job))
-                bar.update()
-        bar.close()
-        return results
-    _JOBS = (fn, jobs)
+    if not forking:
+        try:
+            results = []
+            with num_threads(threads):
+                for job in jobs:
+                    results.append(fn(job))
+                    bar.update()
+            return results
+        finally:
+            bar.close()
+    previous, _JOBS = _JOBS, (fn, jobs)  # a job may call run_jobs itself
     try:
         with warnings.catch_warnings():
             # Python >= 3.12 warns on every fork of a process with threads (a Jupyter kernel
             # has several): the workers touch none of their locks, they only compute and return.
             warnings.filterwarnings("ignore", message=r".*use of fork\(\) may lead to deadlocks")
-            context = multiprocessing.get_context("fork")
-            with ProcessPoolExecutor(
-                min(workers, len(jobs)), mp_context=context, initializer=torch.set_num_threads,
-                initargs=(threads,),
-            ) as pool:  # fmt: skip
+            pool = ProcessPoolExecutor(
+                min(workers, len(jobs)), mp_context=multiprocessing.get_context("fork"),
+                initializer=torch.set_num_threads, initargs=(threads,),
+            )  # fmt: skip
+            try:
                 futures = [pool.submit(_run_job, i) for i in range(len(jobs))]
-                for _ in as_completed(futures):
+                for future in as_completed(futures):
+                    future.result()  # a job's exception, raised here at once
                     bar.update()
-                results = [future.result() for future in futures]
+            except BaseException:
+                _stop(pool)
+                raise
+            pool.shutdown()
+        return [pickle.loads(future.result()) for future in futures]
     finally:
-        _JOBS = None
+        _JOBS = previous
         bar.close()
-    return results
 
 
 def cpu_time() -> float:

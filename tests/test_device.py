@@ -6,6 +6,7 @@ run_jobs forks worker processes on Linux (its first test is skipped elsewhere)."
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import replace
 
 import pytest
@@ -155,33 +156,60 @@ def _train_tiny(seed: int) -> dict:
     return {"state": model.state_dict(), "threads": torch.get_num_threads(), "pid": os.getpid()}
 
 
-@pytest.mark.skipif(not D.fork_available(torch.device("cpu")), reason="forks on Linux only")
+FORKS = pytest.mark.skipif(not D.fork_available(torch.device("cpu")), reason="forks on Linux only")
+
+
+@FORKS
 def test_run_jobs_gives_the_same_weights_for_any_number_of_workers():
-    caller = torch.get_num_threads()
-    serial = D.run_jobs(_train_tiny, [0, 1, 2], workers=1, threads=1, progress=False)
-    forked = D.run_jobs(_train_tiny, [0, 1, 2], workers=2, threads=1, progress=False)
-    assert torch.get_num_threads() == caller  # restored after the serial run
+    with D.num_threads(3):  # a count of the caller's own, to see it restored
+        serial = D.run_jobs(_train_tiny, [0, 1, 2], workers=1, threads=1, progress=False)
+        assert torch.get_num_threads() == 3
+        forked = D.run_jobs(_train_tiny, [0, 1, 2], workers=2, threads=1, progress=False)
+        assert torch.get_num_threads() == 3
     assert {r["pid"] for r in serial} == {os.getpid()}
     assert os.getpid() not in {r["pid"] for r in forked}  # really in other processes
     assert [r["threads"] for r in serial + forked] == [1] * 6
     for a, b in zip(serial, forked, strict=True):
         for key in a["state"]:
             assert torch.equal(a["state"][key], b["state"][key]), key
+            assert not b["state"][key].is_shared()  # not left in /dev/shm
     assert not torch.equal(serial[0]["state"]["0.weight"], serial[1]["state"]["0.weight"])
 
 
-def test_run_jobs_sees_closures_and_raises_a_jobs_error_here():
+@FORKS
+def test_run_jobs_sees_closures_and_raises_a_jobs_error_at_once():
     offset = torch.arange(3.0)  # a closure, not picklable by reference: forking passes it
-    assert D.run_jobs(lambda k: float(offset[k] * 10), [2, 0, 1], workers=2, progress=False) == [
-        20.0, 0.0, 10.0
-    ]  # fmt: skip
+    out = D.run_jobs(lambda k: (float(offset[k] * 10), os.getpid()), [2, 0, 1], workers=2,
+                     progress=False)  # fmt: skip
+    assert [v for v, _ in out] == [20.0, 0.0, 10.0]  # in the jobs' order
+    assert os.getpid() not in {pid for _, pid in out}
 
     def fails(k):
-        if k == 1:
+        if k == 0:
             raise ValueError(f"job {k} refused its input")
+        time.sleep(2)
         return k
 
-    with pytest.raises(ValueError, match="job 1 refused its input"):
-        D.run_jobs(fails, [0, 1, 2], workers=2, progress=False)
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="job 0 refused its input"):
+        D.run_jobs(fails, range(6), workers=2, progress=False)
+    # not after the other five jobs (5 x 2 s on 2 workers), but as soon as job 0 failed
+    assert time.perf_counter() - start < 4
+
+
+@FORKS
+def test_run_jobs_refuses_threads_that_forked_workers_cannot_use():
+    torch.nn.functional.conv2d(torch.rand(1, 8, 64, 64), torch.rand(8, 8, 3, 3))  # the pool, used
+    with pytest.raises(ValueError, match="forked workers run on 1 torch thread only"):
+        D.run_jobs(abs, [1, 2], workers=2, threads=2, progress=False)
+    assert D.run_jobs(abs, [-1, -2], workers=1, threads=2, progress=False) == [1, 2]
     with pytest.raises(ValueError, match="workers must be a positive integer"):
-        D.run_jobs(fails, [0], workers=0)
+        D.run_jobs(abs, [0], workers=0)
+
+
+@FORKS
+def test_run_jobs_inside_a_job():
+    def nested(k):
+        return sum(D.run_jobs(lambda j: j * k, [1, 2, 3], workers=2, progress=False))
+
+    assert D.run_jobs(nested, [1, 10, 100], workers=2, progress=False) == [6, 60, 600]

@@ -474,7 +474,8 @@ print(f"cut - other: {cut_vs_inner['text']} (paper: cuts lose more)")
 #
 # **Inside one network.** The reference model with its backward branch restarted at every frame
 # (`interval=1`, the streaming mode of `forward`): the forward branch still carries the past,
-# but nothing comes back from the future. Same weights, so the comparison is exact.
+# but nothing comes back from the future. Same weights, so the pairing is exact (these runs and
+# the reference's scores come from different thread counts, which changes only float rounding).
 
 # %%
 bi_v = reference if reference[0] == "bidirectional" else (other_direction, *reference[1:])
