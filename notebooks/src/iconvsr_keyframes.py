@@ -54,7 +54,7 @@ test_frames: int | None = None  # frames kept per test clip (REDS has 100); None
 test_size: int | None = None  # crop test frames to at most this HR side (0: whole); None: profile
 threads: int | None = None  # torch.set_num_threads (0: torch's default); None: the profile's value
 workers: int | None = None  # training processes side by side (CPU, Linux); numbers do not change
-train_threads: int | None = None  # torch threads per training process (0: torch's default)
+train_threads: int | None = None  # torch threads per training process (0: as `threads`)
 data_root: str = ""  # empty: synthetic clips; else a REDS folder (train_sharp, train_sharp_bicubic)
 degradation: str = ""  # BI | BD; empty: BD on synthetic clips (as basicvsr_ablation), BI on REDS
 noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
@@ -657,7 +657,7 @@ print(f"wrote {results_path}; wall time {results['provenance']['wall_time_s']} s
 #   paper's (its 63 / 70 ms for BasicVSR / IconVSR on a V100 are a recollection, unverified).
 #   The committed run was timed on an idle 2-core machine, 2 threads.
 # - **What the committed run shows** (3 seeds, 400 steps at lr 1e-3, the 9 models trained two
-#   at a time; 260 s on an idle 2-core machine): coupling beats BasicVSR in every seed, +0.59 dB,
+#   at a time; 245 s on an idle 2-core machine): coupling beats BasicVSR in every seed, +0.59 dB,
 #   resolved (the paper: +0.18). The refill does not add to coupling: -0.05 dB, not resolved
 #   (the paper: +0.07); and keyframes at inference move PSNR by about a hundredth of a dB, now in
 #   the paper's direction at every stride (every frame a keyframe +0.014 dB over none) but
