@@ -96,9 +96,10 @@ def main() -> None:
     scores, profiles, start = {}, {}, time.perf_counter()
     for variant in variants:
         for seed in seeds:
-            torch.manual_seed(seed)
             arch = dict(num_feat=a.feat, num_block=a.block, num_feat_hr=a.hr)
-            init = build("basicvsr", **arch, **VARIANTS["bi"]).state_dict()
+            if a.shared_init:  # bi's initial weights for this seed
+                torch.manual_seed(seed)
+                init = build("basicvsr", **arch, **VARIANTS["bi"]).state_dict()
             torch.manual_seed(seed)
             kwargs = dict(VARIANTS[variant])
             if kwargs.pop("half_blocks", False):
