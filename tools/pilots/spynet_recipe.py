@@ -54,16 +54,14 @@ def main() -> None:
     for module in (srlab.data.bundled, srlab.data.synthetic):  # both hold the split's names
         module.TRAIN_IMAGES = module.TRAIN_IMAGES + extra
     start = time.perf_counter()
-    model, history = train_spynet(
-        iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, batch_size=a.batch, lr=a.lr,
-        degradation=a.deg, max_speed=a.speed, init=a.init, augment=a.aug, threads=1, progress=False,
-    )  # fmt: skip
+    # train_spynet's arguments that change the weights: also pretrained_spynet's cache key
+    settings = dict(iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, num_frames=5,
+                    batch_size=a.batch, lr=a.lr, scale=4, degradation=a.deg, max_speed=a.speed,
+                    threads=1, init=a.init, augment=a.aug)  # fmt: skip
+    model, history = train_spynet(**settings, progress=False)
     if a.cache_dir:  # the file pretrained_spynet(**settings, cache_dir=...) would write and read
         if extra:
             raise SystemExit("--cache-dir: the extra pictures are not part of the cache key")
-        settings = dict(iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, num_frames=5,
-                        batch_size=a.batch, lr=a.lr, scale=4, degradation=a.deg,
-                        max_speed=a.speed, threads=1, init=a.init, augment=a.aug)  # fmt: skip
         checkpoints.save(cache_path(a.cache_dir, **settings), model, arch="spynet", kwargs={},
                          extra={"pretrain": {**settings, **history}})  # fmt: skip
     losses = history["loss"]
