@@ -126,6 +126,17 @@ def test_evaluate_clips_per_frame_scores_and_bicubic():
     assert not np.allclose(rgb["psnr"]["a"], res["psnr"]["a"])
 
 
+def test_evaluate_clips_without_ssim_gives_the_same_psnr_and_no_ssim_keys():
+    clips = {"a": synthetic_video(0, num_frames=3, size=(32, 32))}
+    model = Bicubic()
+    protocol = dict(scale=4, degradation="BI", y_channel=True, crop_border=4)
+    full = evaluate_clips(model, clips, **protocol)
+    fast = evaluate_clips(model, clips, **protocol, ssim=False)
+    assert "ssim" not in fast and "bicubic_ssim" not in fast
+    np.testing.assert_array_equal(fast["psnr"]["a"], full["psnr"]["a"])
+    np.testing.assert_array_equal(fast["bicubic_psnr"]["a"], full["bicubic_psnr"]["a"])
+
+
 def test_evaluate_clips_oracle_flow_is_the_true_lr_flow():
     clip = synthetic_video(1, num_frames=3, size=(32, 32))
     model = Bicubic()
