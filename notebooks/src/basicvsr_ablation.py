@@ -766,6 +766,10 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 #   (0.50, printed above). Giving the reference network the true flow instead at test time
 #   changes two hundredths of a dB, not resolved: with motion of half an LR pixel per frame, flow
 #   quality is not what limits these models.
+# - **Float rounding**: the whole run again with `train_threads=2, workers=1` (two threads sum
+#   every convolution in another order, as another CPU would) moved per-seed PSNRs by at most
+#   0.04 dB and changed no verdict; no alignment's interval ended 0.021 dB below zero there
+#   (`papers/basicvsr.md`, session 9).
 # - **Cost**: 26 models, trained two at a time (`workers`), each job also running its network's
 #   inference-only tests (PSNR only): 5 minutes here; a machine 3x slower stays within the quick
 #   profile's 15 minutes.
