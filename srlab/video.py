@@ -156,7 +156,8 @@ def evaluate_clips(
     ssim: bool = True,
     **forward_kwargs,
 ) -> dict:
-    """Per-frame PSNR and SSIM of a video model on whole test clips, next to bicubic upsampling.
+    """Per-frame PSNR and SSIM (unless ssim=False) of a video model on whole test clips, next to
+    bicubic upsampling.
 
     clips: name -> clip (see clip_inputs). The protocol is keyword-only with no default, as for
     srlab.metrics: y_channel (Y of YCbCr, or RGB), crop_border. The SR frames are rounded to 8 bits
@@ -169,8 +170,8 @@ def evaluate_clips(
     ssim: False leaves SSIM out (no "ssim" and "bicubic_ssim" keys): on a small model SSIM takes
         more than half of the time, so a PSNR-only sweep runs about twice as fast.
 
-    Returns {"psnr", "ssim", "bicubic_psnr", "bicubic_ssim": {name: np.ndarray (t,) float64},
-    "latency_s_per_frame": {name: float}, "peak_mb": {name: float},
+    Returns {"psnr", "bicubic_psnr" (and with ssim "ssim", "bicubic_ssim"): {name: np.ndarray
+    (t,) float64}, "latency_s_per_frame": {name: float}, "peak_mb": {name: float},
     "protocol": {"scale", "degradation", "channel": "Y" | "RGB", "crop_border", "flow", "segments",
     "interval", "dtype"}}."""
     check_scale(scale)
@@ -209,5 +210,5 @@ def evaluate_clips(
 
 def frame_mean(scores: dict, key: str = "psnr") -> float:
     """The mean over all frames of all clips of an evaluate_clips result (every frame counts once).
-    key: "psnr", "ssim", "bicubic_psnr" or "bicubic_ssim"."""
+    key: "psnr", "bicubic_psnr", or "ssim", "bicubic_ssim" if evaluate_clips computed SSIM."""
     return float(np.concatenate(list(scores[key].values())).mean())

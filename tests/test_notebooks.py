@@ -302,6 +302,19 @@ def test_basicvsr_ablation_rejects_an_unknown_knob(tmp_path):
         run_smoke("basicvsr_ablation", tmp_path, knob="blur")
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(knob_seeds="2"),  # not among the seeds of section 4's model at the reference setting
+        # that model is a variant here (the reference is unidirectional): it has variant_seeds
+        dict(propagation="unidirectional", variant_seeds="1", knob_seeds="0"),
+    ],
+)
+def test_basicvsr_ablation_rejects_knob_seeds_it_cannot_pair(tmp_path, params):
+    with pytest.raises(papermill.PapermillExecutionError, match=r"knob_seeds \(\d\) must be among"):
+        run_smoke("basicvsr_ablation", tmp_path, **params)
+
+
 @pytest.mark.parametrize("name", ["not_a_parameter", "SCALE", "_scale"])
 def test_unknown_parameter_fails_the_run(tmp_path, name):
     """Any name that is not declared, whatever its case or a leading underscore: papermill itself

@@ -72,8 +72,8 @@ spynet_iters: int | None = None  # SpyNet pretraining steps on synthetic flow (c
 spynet_clips: int | None = None  # synthetic clips SpyNet pretrains on
 spynet_path: str = ""  # official SpyNet weights (spynet_sintel_final-3d2a1287.pth) instead
 seeds: str | None = None  # the reference model's seeds: mean ± std, differences paired by seed
-variant_seeds: str | None = None  # every other trained model's (among `seeds`, paired)
-knob_seeds: str | None = None  # section 4's models at the knob's other values (among `seeds`)
+variant_seeds: str = ""  # every other trained model's, among `seeds` ("": the same as `seeds`)
+knob_seeds: str | None = None  # section 4's models at the knob's other values
 max_speed: float = 3.0  # synthetic clips: top speed in HR pixels per frame (per axis)
 noise: float | None = None  # synthetic clips: sigma of Gaussian noise on LR frames, [0, 1] units
 knob: str = "noise"  # section 4's information knob: noise | motion (max_speed)
@@ -114,18 +114,17 @@ from srlab.video import evaluate_clips, frame_mean
 PROFILES = {
     "smoke": dict(num_feat=8, num_block=1, num_feat_hr=8, iters=2, batch_size=2, patch=16,
                   num_frames=3, lr=1e-3, finetune_spynet=False, spynet_iters=2, spynet_clips=8,
-                  seeds="0,1", variant_seeds="0,1", knob_seeds="0,1", noise=0.05,
+                  seeds="0,1", knob_seeds="0,1", noise=0.05,
                   knob_values="0", workers=2, train_threads=1),
     "quick": dict(num_feat=16, num_block=2, num_feat_hr=16, iters=400, batch_size=1, patch=16,
                   num_frames=10, lr=1e-3, finetune_spynet=False, spynet_iters=16_000,
-                  spynet_clips=512, seeds="0,1,2,3,4", variant_seeds="0,1,2,3,4",
-                  knob_seeds="0,1,2", noise=0.08, knob_values="0,0.04", workers=2,
-                  train_threads=1),
+                  spynet_clips=512, seeds="0,1,2,3,4", knob_seeds="0,1,2", noise=0.08,
+                  knob_values="0,0.04", workers=2, train_threads=1),
     # BasicSR's options/train/BasicVSR/train_BasicVSR_REDS.yml (its released REDS model); the
     # SpyNet there is pretrained on Sintel, not by us.
     "paper": dict(num_feat=64, num_block=30, num_feat_hr=64, iters=300_000, batch_size=32,
                   patch=64, num_frames=15, lr=2e-4, finetune_spynet=True, spynet_iters=20_000,
-                  spynet_clips=512, seeds="0", variant_seeds="0", knob_seeds="0", noise=0.0,
+                  spynet_clips=512, seeds="0", knob_seeds="0", noise=0.0,
                   knob_values="", workers=1, train_threads=0),
 }  # fmt: skip
 p = resolve_parameters(globals(), PROFILES)
@@ -134,10 +133,8 @@ precision = choose_precision(p.precision, device)
 provenance = Provenance(p, device=device, precision=precision)
 print(f"models train and run on {describe_device(device)}, training in {precision}")
 seed_list = parse_seeds(p.seeds)
-variant_seed_list, knob_seed_list = parse_seeds(p.variant_seeds), parse_seeds(p.knob_seeds)
-if not set(knob_seed_list) <= set(seed_list):
-    raise ValueError(f"knob_seeds ({p.knob_seeds}) must be among seeds ({p.seeds}): section 4 "
-                     "pairs its models with the reference models of the same seed")  # fmt: skip
+variant_seed_list = parse_seeds(p.variant_seeds) if p.variant_seeds else seed_list
+knob_seed_list = parse_seeds(p.knob_seeds)
 if not set(variant_seed_list) <= set(seed_list):
     raise ValueError(f"variant_seeds ({p.variant_seeds}) must be among seeds ({p.seeds}): the "
                      "variants are paired with the reference model of the same seed")  # fmt: skip
@@ -269,17 +266,19 @@ else:
     # the whole LR frames, and let the learned-flow variants train on windows that carry it. It
     # sees the noise-free frames, in training and at test time alike: the noise is there to give
     # propagation something to do, not to test SpyNet.
-    # (per value of the knob: with the motion knob the clips differ; with noise they are the same
-    # clips, and only the noise on their LR frames changes)
+    # (per speed of the clips: with the motion knob every value has its own clips; with noise
+    # they are the same clips, estimated once, and only the noise on their LR frames changes)
     flows_of = lambda clips: with_estimated_flows(clips, spynet, scale=SCALE,  # noqa: E731
                                                    degradation=degradation)  # fmt: skip
+    estimated = {}  # max_speed -> (training clips, test clips), each carrying SpyNet's flow
     learned_sets, learned_tests = {}, {}
     for value in test_sets:
-        train_value = bundled_videos("train", num_frames=DATA["train_frames"],
-                                     max_speed=setting(value)["max_speed"])  # fmt: skip
-        learned_sets[value] = VideoPatches(flows_of(train_value), noise=setting(value)["noise"],
-                                           **windows)  # fmt: skip
-        learned_tests[value] = flows_of(test_sets[value])
+        speed = setting(value)["max_speed"]
+        if speed not in estimated:
+            train_value = bundled_videos("train", num_frames=DATA["train_frames"], max_speed=speed)
+            estimated[speed] = flows_of(train_value), flows_of(test_sets[value])
+        train_flows, learned_tests[value] = estimated[speed]
+        learned_sets[value] = VideoPatches(train_flows, noise=setting(value)["noise"], **windows)
 
 # %% [markdown]
 # ## Training every variant, seed by seed
@@ -297,8 +296,8 @@ else:
 # model at every other value of the knob.
 #
 # **Seeds.** The reference model is trained with every one of `seeds` (quick: 5), each variant
-# with `variant_seeds` (quick: the same 5), and section 4's models at the knob's other values
-# with `knob_seeds` (quick: 3), each paired with the reference of the same seed. A t interval on
+# with `variant_seeds` (by default the same), and section 4's models at the knob's other values
+# with `knob_seeds` (quick: 3 of them), each paired with the model of the same seed. A t interval on
 # 3 seeds resolves only an effect about 2.5 times its spread (on 5, about 1.2 times): at 3 seeds
 # the alignment rows had the paper's sign in every seed and did not resolve (session 8,
 # `papers/basicvsr.md`).
@@ -320,6 +319,13 @@ VARIANTS = list(
 seeds_of = {v: seed_list if v == reference
             else knob_seed_list if v[:3] == KNOB_MODEL and v[3] != knob_ref
             else variant_seed_list for v in VARIANTS}  # fmt: skip
+knob_base = (*KNOB_MODEL, knob_ref)  # section 4's model at the reference setting
+if knob_list and not set(knob_seed_list) <= set(seeds_of[knob_base]):
+    raise ValueError(
+        f"knob_seeds ({p.knob_seeds}) must be among the seeds of section 4's model at the "
+        f"reference setting ({seeds_of[knob_base]}): each cost's change along the knob is paired "
+        "by seed"
+    )
 label = {v: f"{v[0][:3]}/{v[1]}/{v[2]}" + ("" if v[3] == knob_ref else f"@{p.knob} {v[3]:g}")
          for v in VARIANTS}  # fmt: skip
 frozen_spynet = not p.finetune_spynet and not p.data_root  # flows estimated once, on clean frames
@@ -368,8 +374,8 @@ def scored(model, variant, **kwargs) -> dict:
 def train_one(job) -> dict:
     """Train and score one (variant, seed): a job that run_jobs may run in another process. It
     returns scores, not the model: {"scores": {None: as trained, (argument, value): each of
-    inference_tests(variant)}, "params": main-network parameters}. Every score of a network thus
-    comes from one process on one thread count, so differences between them pair exactly."""
+    inference_tests(variant)}, "params": main-network parameters}. All of a network's scores
+    thus come from one process on one thread count: one float rounding."""
     variant, seed = job
     prop, align, flow_kind, value = variant
     torch.manual_seed(seed)
@@ -613,12 +619,12 @@ plt.show()
 #   what multi-frame SR combines, until motion becomes hard to follow.
 #
 # At every value, bidirectional models with feature alignment are trained (`knob_seeds`; at the
-# reference value these are the reference models, with all `seeds`), with SpyNet's flow as in the
-# rest of the notebook (estimated on the noise-free frames: the same flow at every noise level),
-# and measured inside each network: what switching propagation off costs (K = every frame), what
-# K = `segments` costs, and what cutting the backward branch costs (no look-ahead). Networks at
-# two values of the knob share their seed (initial weights and training windows), so the change
-# of a cost between the lowest and the highest value is a paired difference too.
+# reference value, the model trained above: by default the reference itself), with SpyNet's flow
+# as in the rest of the notebook (estimated on the noise-free frames: the same flow at every
+# noise level), and measured inside each network: what switching propagation off costs (K = every
+# frame), what K = `segments` costs, and what cutting the backward branch costs (no look-ahead).
+# Networks at two values of the knob share their seed (initial weights and training windows), so
+# the change of a cost between the lowest and the highest value is a paired difference too.
 
 # %%
 knob_rows, costs = {}, {}  # costs[value, name]: per-seed PSNR change
@@ -730,7 +736,7 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 # ## What this does and does not show
 #
 # Every verdict above is computed from this run's numbers; what follows reads the committed quick
-# run (5 seeds of the reference and of every variant, 3 of section 4's other noise levels, 298 s
+# run (5 seeds of the reference and of every variant, 3 of section 4's other noise levels, 293 s
 # wall on an idle 2-core machine).
 #
 # - **Inside one network, the paper's propagation claims show, and resolve.** Cutting the clip
@@ -738,19 +744,19 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 #   next to a cut; switching propagation off costs most; cutting the backward branch (no
 #   look-ahead) costs 0.25 dB, and more on the early frames, which have the most future to lose.
 # - **The trained unidirectional network beats the bidirectional one here, by 0.39 dB on
-#   average and in every seed (0.17 to 0.56): the opposite of the paper.** The future is not worthless (cutting it inside the
-#   bidirectional network costs 0.25 dB, and the trained unidirectional network loses most on
-#   its early frames, as in the paper), and depth is not the reason (in a pilot, a
-#   unidirectional network with half the blocks, the depth of one bidirectional branch, won by
-#   the same margin). It is the training budget: 400 steps leave these networks far from
-#   trained, and the bidirectional one, which must also learn to fuse its two branches, further
-#   behind. Trained 4x longer (1600 steps, 5 seeds, a pilot in `papers/basicvsr.md`) the
-#   bidirectional network is ahead on average, -0.22 dB [-0.49, +0.05] (one seed of five still
-#   the other way round: not resolved), and resolved on the early frames (-0.45 dB
-#   [-0.71, -0.19]); every propagation cost doubles or more (K = 4 about -0.4 dB, switching
-#   propagation off about -2 dB, the bidirectional model about +3 dB over bicubic instead of
-#   +1.5). The paper's average gap needs more than that, past what a CPU gives in minutes;
-#   `-p iters 1600` runs the 4x budget (roughly 20 minutes on an idle 2-core machine).
+#   average and in every seed (0.17 to 0.56): the opposite of the paper.** The future is not
+#   worthless (cutting it inside the bidirectional network costs 0.25 dB, and the trained
+#   unidirectional network loses most on its early frames, as in the paper), and depth is not
+#   the reason (in a pilot, a unidirectional network with half the blocks, the depth of one
+#   bidirectional branch, won by the same margin). It is the training budget: 400 steps leave
+#   these networks far from trained, and the bidirectional one, which must also learn to fuse its
+#   two branches, further behind. Trained 4x longer (1600 steps, 5 seeds, a pilot in
+#   `papers/basicvsr.md`) the bidirectional network is ahead on average, -0.22 dB [-0.49, +0.05]
+#   (one seed of five still the other way round: not resolved), and resolved on the early frames
+#   (-0.45 dB [-0.71, -0.19]); every propagation cost doubles or more (K = 4 about -0.4 dB,
+#   switching propagation off about -2 dB, the bidirectional model about +3 dB over bicubic
+#   instead of +1.5). The paper's average gap needs more than that, past what a CPU gives in
+#   minutes; `-p iters 1600` runs the 4x budget (roughly 20 minutes on an idle 2-core machine).
 # - **Alignment: feature alignment beats no alignment, resolved but by a thin margin; image
 #   alignment, not resolved.** Over 5 seeds, no alignment loses 0.09 dB (below zero in every
 #   seed, interval [-0.17, -0.01]); image alignment 0.06 dB (four seeds of five below zero).
@@ -771,5 +777,5 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 #   0.04 dB and changed no verdict; no alignment's interval ended 0.021 dB below zero there
 #   (`papers/basicvsr.md`, session 9).
 # - **Cost**: 26 models, trained two at a time (`workers`), each job also running its network's
-#   inference-only tests (PSNR only): 5 minutes here; a machine 3x slower stays within the quick
-#   profile's 15 minutes.
+#   inference-only tests (PSNR only): 293 s here, so a machine 3x slower needs about 15 minutes,
+#   the quick profile's limit, with no room to spare.

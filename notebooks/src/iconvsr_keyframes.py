@@ -672,10 +672,11 @@ print(f"wrote {results_path}; wall time {results['provenance']['wall_time_s']} s
 #   worse estimate when every frame carries independent noise: refill repairs *errors* that build
 #   up along a recurrence, and adds nothing where the recurrence builds up *information*.
 # - **More steps, or the paper's windows** (session 9 pilots in `papers/basicvsr.md`, 3 seeds
-#   each): with `-p iters 1600` coupling still resolves (+0.25 dB), the refill falls further
-#   below coupling alone (-0.11) and more keyframes lower PSNR in every seed (every frame a
-#   keyframe -0.11 dB); with `-p num_frames 15` (the paper's windows, so that training sees
-#   keyframes inside a window, not only at its ends) the refill model is ahead of coupling by
-#   hundredths in every seed, not resolved, and the keyframes at inference still change nothing
-#   (stride 5 vs none: -0.000 dB). Neither the budget nor the window length makes the refill pay
-#   on these clips: they give it little to repair.
+#   each): with `-p iters 1600` coupling still resolves (+0.25 dB), the refill sits further below
+#   coupling alone (-0.11, not resolved) and more keyframes lower PSNR in every seed at strides
+#   5, 2 and 1 (every frame a keyframe -0.105 dB, not resolved); with `-p num_frames 15` (the
+#   paper's windows, so that training sees keyframes inside a window, not only at its ends) the
+#   refill model is ahead of coupling alone by hundredths in every seed, not resolved, and
+#   keyframes at inference still do not help (stride 5 vs none -0.000 dB; stride 2 -0.007,
+#   resolved the wrong way). Neither the budget nor the window length makes the refill pay here;
+#   our hypothesis, untested, is that these clips hold little of what it repairs.
