@@ -42,7 +42,7 @@ from srlab.device import num_threads
 PRETRAIN_VERSION = 2  # 2: default init instead of zero-flow init, 256 clips instead of 32
 # Recipe settings added after PRETRAIN_VERSION 2, at the values that reproduce the runs before
 # them: a run with these values keeps its old cache name (they are left out of the key).
-LEGACY_SETTINGS = {"init": "pytorch", "augment": False}
+LEGACY_SETTINGS = {"init": "pytorch", "augment": False, "photometric": False}
 DEFAULT_CACHE_DIR = Path(__file__).resolve().parents[1] / ".cache"
 # Pretraining runs shipped with srlab, under the names cache_path gives them: the notebooks' own
 # settings, so that a first run on a fresh clone does not spend minutes pretraining SpyNet.
@@ -132,6 +132,35 @@ def flip_transpose(batch: Mapping[str, Tensor], g: torch.Generator) -> dict[str,
     return out
 
 
+def photometric_jitter(batch: Mapping[str, Tensor], g: torch.Generator) -> dict[str, Tensor]:
+    """A random change of colour and tone per pair of a batch of flow pairs (lr_flow_pairs' keys),
+    the same for both frames of a pair, so the true flow and mask stay exact: the RGB channels
+    permuted (one of 6 orders), then each channel v -> clamp(gain * (v - m) + m + shift, 0, 1)
+    ** gamma, with m the pair's mean, a contrast gain in [0.7, 1.3] times a channel gain in
+    [0.8, 1.2], a shift in [-0.1, 0.1] and gamma in [0.7, 1.4], all drawn from `g` (uniform;
+    gamma log-uniform). Against a flow network that knows only the training photographs'
+    colours and tones."""
+    ref, supp = batch["ref"], batch["supp"]  # (b, 3, h, w) each
+    b = ref.shape[0]
+    orders = torch.tensor([[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]])
+    order = orders[torch.randint(0, 6, (b,), generator=g)]  # (b, 3)
+
+    def uniform(lo: float, hi: float, *shape: int) -> Tensor:
+        return lo + (hi - lo) * torch.rand(b, *shape, 1, 1, generator=g)
+
+    gain = uniform(0.7, 1.3, 1) * uniform(0.8, 1.2, 3)  # (b, 3, 1, 1)
+    shift = uniform(-0.1, 0.1, 1)
+    gamma = torch.exp(uniform(math.log(0.7), math.log(1.4), 1))
+    out = dict(batch)
+    mean = torch.cat([ref, supp], dim=-1).mean(dim=(1, 2, 3), keepdim=True)  # (b, 1, 1, 1)
+    index = order.to(ref.device)[:, :, None, None].expand_as(ref)
+    for key, frame in (("ref", ref), ("supp", supp)):
+        frame = frame.gather(1, index)  # channel c of the output is channel order[c] of the input
+        frame = gain.to(frame) * (frame - mean) + mean + shift.to(frame)
+        out[key] = frame.clamp(0, 1) ** gamma.to(frame)
+    return out
+
+
 def train_spynet(
     *,
     iters: int,
@@ -147,6 +176,7 @@ def train_spynet(
     threads: int = 1,
     init: str = "scaled",
     augment: bool = True,
+    photometric: bool = False,
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> tuple[SpyNet, dict]:
@@ -160,7 +190,8 @@ def train_spynet(
     init: "scaled" (scale_coarse_levels: every pyramid level starts with a contribution of the
     same size) or "pytorch" (PyTorch's default initialisation, the recipe before: it sits on a
     zero-flow plateau for hundreds of steps first). augment: random flips and transposes of
-    every batch (flip_transpose), against memorising the clips.
+    every batch (flip_transpose), against memorising the clips. photometric: a random change of
+    colour and tone per pair (photometric_jitter), after the flips.
     threads: torch's thread count during training (the caller's is restored after). It is fixed
     because the weights depend on it: oneDNN splits its sums differently per thread count (1 and
     2 threads differ in the 7th digit after 60 steps), and training is chaotic (see iters). The
@@ -213,6 +244,8 @@ def train_spynet(
             batch = {key: value[idx] for key, value in pool.items()}
             if augment:
                 batch = flip_transpose(batch, g)
+            if photometric:
+                batch = photometric_jitter(batch, g)
             pred = model(batch["ref"], batch["supp"])  # (b, 2, h, w)
             loss = epe(pred, batch["flow"], batch["mask"])
             optimizer.zero_grad(set_to_none=True)
@@ -317,6 +350,7 @@ def pretrained_spynet(
     threads: int = 1,
     init: str = "scaled",
     augment: bool = True,
+    photometric: bool = False,
     force: bool = False,
     progress: bool = True,
     device: str | torch.device = "cpu",
@@ -345,6 +379,7 @@ def pretrained_spynet(
         threads=threads,
         init=init,
         augment=augment,
+        photometric=photometric,
     )  # every argument of train_spynet that changes the weights: the cache key
     path = cache_path(cache_dir, **settings)
     model = SpyNet()

@@ -98,6 +98,38 @@ def test_flip_transpose_keeps_every_flow_warping_supp_onto_ref():
     assert len(seen) == 8
 
 
+def test_photometric_jitter_changes_both_frames_of_a_pair_alike_and_never_the_flow():
+    """The same colour and tone change for ref and supp (so the true flow still warps one onto
+    the other), a different one per pair and per draw, values kept in [0, 1]; flow and mask
+    untouched."""
+    clip = synthetic_video(5, num_frames=5, size=(96, 96), max_speed=3.0)
+    pairs = flow.lr_flow_pairs(clip, scale=4, degradation="BD")
+    same = {**pairs, "supp": pairs["ref"]}  # a pair of equal frames stays equal
+    out = flow.photometric_jitter(same, torch.Generator().manual_seed(0))
+    assert torch.equal(out["ref"], out["supp"])
+    out = flow.photometric_jitter(pairs, torch.Generator().manual_seed(0))
+    again = flow.photometric_jitter(pairs, torch.Generator().manual_seed(0))
+    other = flow.photometric_jitter(pairs, torch.Generator().manual_seed(1))
+    for key in ("flow", "mask"):
+        assert out[key] is pairs[key]
+    for key in ("ref", "supp"):
+        assert out[key].shape == pairs[key].shape and out[key].dtype == pairs[key].dtype
+        assert 0 <= out[key].min() and out[key].max() <= 1
+        assert torch.equal(out[key], again[key]) and not torch.equal(out[key], other[key])
+        # every pair changed, and not all by the same map: per-pair channel means moved apart
+        moved = (out[key] - pairs[key]).abs().mean(dim=(1, 2, 3))  # (n,)
+        assert (moved > 1e-3).all()
+        ratio = out[key].mean(dim=(2, 3)) / pairs[key].mean(dim=(2, 3)).clamp_min(1e-3)
+        assert ratio.std(dim=0).min() > 0.02
+
+    def error(batch):  # mean |warp(supp) - ref| over valid pixels, with the true flow
+        diff = (flow_warp(batch["supp"], batch["flow"]) - batch["ref"]).abs().mean(1, keepdim=True)
+        return ((diff * batch["mask"]).sum() / batch["mask"].sum()).item()
+
+    # the flow still explains the jittered pair as well as the original (within the gain's scale)
+    assert error(out) < 1.5 * error(pairs) + 0.005
+
+
 def test_scaled_init_shrinks_each_level_by_its_upsampling():
     torch.manual_seed(0)
     default = SpyNet()
@@ -159,18 +191,21 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
     assert len(calls) == 6 and len(list(tmp_path.glob("*.pth"))) == 5
     flow.pretrained_spynet(**{**settings, "init": "pytorch"})  # and the recipe
     flow.pretrained_spynet(**{**settings, "augment": False})
-    assert len(calls) == 8 and len(list(tmp_path.glob("*.pth"))) == 7
+    flow.pretrained_spynet(**{**settings, "photometric": True})
+    assert len(calls) == 9 and len(list(tmp_path.glob("*.pth"))) == 8
 
 
 def test_runs_from_before_the_newer_settings_keep_their_names():
-    """init and augment joined the key later: at the values that reproduce the older recipe they
-    are left out of it, so a cache (or shipped) file from before keeps its name."""
+    """init, augment and photometric joined the key later: at the values that reproduce the older
+    recipe they are left out of it, so a cache (or shipped) file from before keeps its name."""
     old = dict(iters=3000, seed=0, size=32, num_clips=256, num_frames=5, batch_size=8, lr=5e-4,
                scale=4, degradation="BD", max_speed=3.0, threads=1)  # fmt: skip
     name = flow.cache_path(**old).name
     assert flow.cache_path(**old, init="pytorch", augment=False).name == name
     assert flow.cache_path(**old, init="scaled", augment=False).name != name
     assert flow.cache_path(**old, init="pytorch", augment=True).name != name
+    assert flow.cache_path(**old, init="pytorch", augment=False, photometric=False).name == name
+    assert flow.cache_path(**old, init="pytorch", augment=False, photometric=True).name != name
 
 
 def test_a_shipped_run_is_read_before_the_cache_and_never_retrained(tmp_path, monkeypatch):

@@ -6,6 +6,7 @@ at one or more motion speeds:
 - --init scaled | pytorch: scale_coarse_levels, or PyTorch's default initialisation (which sits
   on a zero-flow plateau for 300-1600 steps first);
 - --aug / --no-aug: random flips and transposes of every batch (flip_transpose);
+- --photometric: a random change of colour and tone per pair (photometric_jitter);
 - --extra-images coins,moon,...: more scikit-image pictures (outside both of srlab's splits) for
   the training clips' backgrounds and object textures, for this run only (the training split is
   widened in memory; the test clips are unchanged).
@@ -32,6 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", default="scaled", choices=["scaled", "pytorch"])
     ap.add_argument("--aug", action=argparse.BooleanOptionalAction, default=True)
+    ap.add_argument("--photometric", action=argparse.BooleanOptionalAction, default=False)
     ap.add_argument("--iters", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=512)
     ap.add_argument("--size", type=int, default=32)
@@ -57,7 +59,8 @@ def main() -> None:
     # train_spynet's arguments that change the weights: also pretrained_spynet's cache key
     settings = dict(iters=a.iters, seed=a.seed, size=a.size, num_clips=a.clips, num_frames=5,
                     batch_size=a.batch, lr=a.lr, scale=4, degradation=a.deg, max_speed=a.speed,
-                    threads=1, init=a.init, augment=a.aug)  # fmt: skip
+                    threads=1, init=a.init, augment=a.aug,
+                    photometric=a.photometric)  # fmt: skip
     model, history = train_spynet(**settings, progress=False)
     if a.cache_dir:  # the file pretrained_spynet(**settings, cache_dir=...) would write and read
         if extra:
