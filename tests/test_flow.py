@@ -149,12 +149,13 @@ def test_pretraining_fits_its_training_pairs(init):
     # From scratch, SpyNet needs hundreds of steps of batch 8 before it beats zero flow on unseen
     # clips (the notebooks measure that), too slow for a test. Here: one pair of frames, both
     # ways, without augmentation (with it, the pair is 8 pairs and 200 steps do not leave the
-    # zero-flow plateau: 0.757 -> 0.755); the EPE must fall well below where the initialisation
-    # starts, which fails if the loss or its gradient is wrong.
+    # zero-flow plateau: 0.757 -> 0.755; photometric jitter makes it many more); the EPE must
+    # fall well below where the initialisation starts, which fails if the loss or its gradient
+    # is wrong.
     torch.manual_seed(123)
     model, history = flow.train_spynet(
         iters=200, seed=0, num_clips=1, num_frames=2, progress=False, init=init, augment=False,
-        **{**TINY, "lr": 5e-4},
+        photometric=False, **{**TINY, "lr": 5e-4},
     )  # fmt: skip
     after = torch.rand(3)
     torch.manual_seed(123)
@@ -191,7 +192,7 @@ def test_cache_trains_once_and_settings_pick_the_file(tmp_path, monkeypatch):
     assert len(calls) == 6 and len(list(tmp_path.glob("*.pth"))) == 5
     flow.pretrained_spynet(**{**settings, "init": "pytorch"})  # and the recipe
     flow.pretrained_spynet(**{**settings, "augment": False})
-    flow.pretrained_spynet(**{**settings, "photometric": True})
+    flow.pretrained_spynet(**{**settings, "photometric": False})
     assert len(calls) == 9 and len(list(tmp_path.glob("*.pth"))) == 8
 
 
