@@ -129,6 +129,26 @@ def test_photometric_jitter_changes_both_frames_of_a_pair_alike_and_never_the_fl
     # the flow still explains the jittered pair as well as the original (within the gain's scale)
     assert error(out) < 1.5 * error(pairs) + 0.005
 
+    # Flat channels at 0.1, 0.5 and 0.9 (the pair's mean is 0.5): every map is increasing and
+    # shares its shift, so the order of the output channels' values names the permutation;
+    # over many draws all 6 orders appear, each output channel from a different input channel.
+    flat = torch.tensor([0.1, 0.5, 0.9]).view(1, 3, 1, 1).expand(256, 3, 4, 4).contiguous()
+    zeros = torch.zeros(256, 2, 4, 4)
+    batch = {"ref": flat, "supp": flat.clone(), "flow": zeros, "mask": torch.ones(256, 1, 4, 4)}
+    out = flow.photometric_jitter(batch, torch.Generator().manual_seed(0))["ref"][:, :, 0, 0]
+    ranks = out.argsort(dim=1)  # ranks[i, k]: the output channel holding the k-th smallest value
+    source = torch.empty_like(ranks)
+    source.scatter_(1, ranks, torch.arange(3).expand(256, 3))  # output channel -> input channel
+    assert {tuple(row) for row in source.tolist()} == {
+        (0, 1, 2),
+        (0, 2, 1),
+        (1, 0, 2),
+        (1, 2, 0),
+        (2, 0, 1),
+        (2, 1, 0),
+    }
+    assert (out.sort(dim=1).values.diff(dim=1) > 0).all(), "channels must keep distinct values"
+
 
 def test_scaled_init_shrinks_each_level_by_its_upsampling():
     torch.manual_seed(0)

@@ -6,7 +6,8 @@ at one or more motion speeds:
 - --init scaled | pytorch: scale_coarse_levels, or PyTorch's default initialisation (which sits
   on a zero-flow plateau for 300-1600 steps first);
 - --aug / --no-aug: random flips and transposes of every batch (flip_transpose);
-- --photometric: a random change of colour and tone per pair (photometric_jitter);
+- --photometric / --no-photometric: a random change of colour and tone per pair
+  (photometric_jitter; train_spynet's default since session 10);
 - --extra-images coins,moon,...: more scikit-image pictures (outside both of srlab's splits) for
   the training clips' backgrounds and object textures, for this run only (the training split is
   widened in memory; the test clips are unchanged).
@@ -33,7 +34,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--init", default="scaled", choices=["scaled", "pytorch"])
     ap.add_argument("--aug", action=argparse.BooleanOptionalAction, default=True)
-    ap.add_argument("--photometric", action=argparse.BooleanOptionalAction, default=False)
+    ap.add_argument("--photometric", action=argparse.BooleanOptionalAction, default=True)
     ap.add_argument("--iters", type=int, default=3000)
     ap.add_argument("--clips", type=int, default=512)
     ap.add_argument("--size", type=int, default=32)
