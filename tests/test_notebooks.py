@@ -297,6 +297,11 @@ def test_video_notebooks_reject_noise_on_real_clips(tmp_path, name):
         run_smoke(name, tmp_path, data_root=str(tmp_path), noise=0.05)
 
 
+def test_iconvsr_keyframes_rejects_num_objects_on_real_clips(tmp_path):
+    with pytest.raises(papermill.PapermillExecutionError, match="num_objects sets the synthetic"):
+        run_smoke("iconvsr_keyframes", tmp_path, data_root=str(tmp_path), num_objects=6)
+
+
 def test_basicvsr_ablation_rejects_an_unknown_knob(tmp_path):
     with pytest.raises(papermill.PapermillExecutionError, match="knob must be 'noise' or 'motion'"):
         run_smoke("basicvsr_ablation", tmp_path, knob="blur")

@@ -736,46 +736,51 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 # ## What this does and does not show
 #
 # Every verdict above is computed from this run's numbers; what follows reads the committed quick
-# run (5 seeds of the reference and of every variant, 3 of section 4's other noise levels, 293 s
+# run (5 seeds of the reference and of every variant, 3 of section 4's other noise levels, 290 s
 # wall on an idle 2-core machine).
 #
 # - **Inside one network, the paper's propagation claims show, and resolve.** Cutting the clip
-#   into K segments costs PSNR, more for every larger K (K = 4 about 0.10 dB), most on the frames
+#   into K segments costs PSNR, more for every larger K (K = 4 about 0.12 dB), most on the frames
 #   next to a cut; switching propagation off costs most; cutting the backward branch (no
-#   look-ahead) costs 0.25 dB, and more on the early frames, which have the most future to lose.
-# - **The trained unidirectional network beats the bidirectional one here, by 0.39 dB on
-#   average and in every seed (0.17 to 0.56): the opposite of the paper.** The future is not
-#   worthless (cutting it inside the bidirectional network costs 0.25 dB, and the trained
+#   look-ahead) costs 0.29 dB, and more on the early frames, which have the most future to lose.
+# - **The trained unidirectional network beats the bidirectional one here, by 0.40 dB on
+#   average and in every seed (0.17 to 0.52): the opposite of the paper.** The future is not
+#   worthless (cutting it inside the bidirectional network costs 0.29 dB, and the trained
 #   unidirectional network loses most on its early frames, as in the paper), and depth is not
 #   the reason (in a pilot, a unidirectional network with half the blocks, the depth of one
 #   bidirectional branch, won by the same margin). It is the training budget: 400 steps leave
 #   these networks far from trained, and the bidirectional one, which must also learn to fuse its
 #   two branches, further behind. Trained 4x longer (1600 steps, 5 seeds, a pilot in
-#   `papers/basicvsr.md`) the bidirectional network is ahead on average, -0.22 dB [-0.49, +0.05]
-#   (one seed of five still the other way round: not resolved), and resolved on the early frames
-#   (-0.45 dB [-0.71, -0.19]); every propagation cost doubles or more (K = 4 about -0.4 dB,
-#   switching propagation off about -2 dB, the bidirectional model about +3 dB over bicubic
-#   instead of +1.5). The paper's average gap needs more than that, past what a CPU gives in
-#   minutes; `-p iters 1600` runs the 4x budget (roughly 20 minutes on an idle 2-core machine).
-# - **Alignment: feature alignment beats no alignment, resolved but by a thin margin; image
-#   alignment, not resolved.** Over 5 seeds, no alignment loses 0.09 dB (below zero in every
-#   seed, interval [-0.17, -0.01]); image alignment 0.06 dB (four seeds of five below zero).
-#   The paper's -1.19 and -0.17 are at REDS motion; with half an LR pixel of motion per frame
-#   there is little for alignment to fix. At 3 seeds (session 8) neither row resolved.
-# - **The noise knob is a research instrument the paper does not have.** All three switches cost
-#   PSNR at every noise level, resolved, even without noise; the look-ahead and switching
-#   propagation off cost more at every step of noise (K = 4 does not grow between 0 and 0.04).
+#   `papers/basicvsr.md`, run with the SpyNet shipped before session 10) the bidirectional
+#   network is ahead on average, -0.22 dB [-0.49, +0.05] (one seed of five still the other way
+#   round: not resolved), and resolved on the early frames (-0.45 dB [-0.71, -0.19]); every
+#   propagation cost doubles or more (K = 4 about -0.4 dB, switching propagation off about -2
+#   dB, the bidirectional model about +3 dB over bicubic instead of +1.5). The paper's average
+#   gap needs more than that, past what a CPU gives in minutes; `-p iters 1600` runs the 4x
+#   budget (roughly 20 minutes on an idle 2-core machine).
+# - **Alignment: feature alignment beats no alignment, resolved; image alignment, not
+#   resolved.** Over 5 seeds, no alignment loses 0.10 dB (below zero in every seed, interval
+#   [-0.18, -0.02]); image alignment 0.08 dB (four seeds of five below zero, interval
+#   [-0.20, +0.03]). The paper's -1.19 and -0.17 are at REDS motion; with half an LR pixel of
+#   motion per frame there is little for alignment to fix. At 3 seeds (session 8) neither row
+#   resolved.
+# - **The noise knob is a research instrument the paper does not have.** Switching propagation
+#   off and K = 4 cost PSNR at every noise level, resolved, even without noise; the look-ahead
+#   costs at every level too, resolved at 0.04 and 0.08 but not without noise (-0.06 dB, every
+#   seed below zero, 3 seeds). From the lowest noise to the highest, the look-ahead's cost and
+#   K = 4's grow, resolved; switching propagation off's growth is not resolved with 3 seeds.
 #   Noise turns the task towards video denoising: the question stays the paper's (does
-#   information travel far, in both directions?), but the sizes are ours, and the change from
-#   the lowest to the highest noise is not resolved with 3 seeds.
-# - **SpyNet** is pretrained here on synthetic flow; its end-point error is half of zero flow's
-#   (0.50, printed above). Giving the reference network the true flow instead at test time
-#   changes two hundredths of a dB, not resolved: with motion of half an LR pixel per frame, flow
-#   quality is not what limits these models.
+#   information travel far, in both directions?), but the sizes are ours.
+# - **SpyNet** is pretrained here on synthetic flow, with random colour and tone changes of
+#   the training pairs (session 10); its end-point error is under half of zero flow's (0.46,
+#   printed above; 0.50 without those changes). Giving the reference network the true flow
+#   instead at test time changes less than a hundredth of a dB, not resolved: with motion of
+#   half an LR pixel per frame, flow quality is not what limits these models.
 # - **Float rounding**: the whole run again with `train_threads=2, workers=1` (two threads sum
 #   every convolution in another order, as another CPU would) moved per-seed PSNRs by at most
-#   0.04 dB and changed no verdict; no alignment's interval ended 0.021 dB below zero there
-#   (`papers/basicvsr.md`, session 9).
+#   0.04 dB and changed no verdict (session 9, with the SpyNet shipped before session 10: no
+#   alignment's interval ended 0.008 dB below zero in the committed run and 0.021 in the
+#   2-thread one; now 0.019: `papers/basicvsr.md`).
 # - **Cost**: 26 models, trained two at a time (`workers`), each job also running its network's
-#   inference-only tests (PSNR only): 293 s here, so a machine 3x slower needs about 15 minutes,
+#   inference-only tests (PSNR only): 290 s here, so a machine 3x slower needs about 15 minutes,
 #   the quick profile's limit, with no room to spare.

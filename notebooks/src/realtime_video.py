@@ -172,11 +172,11 @@ print(f"trained {len(models)} model(s) in {time.perf_counter() - start:.0f} s; "
 # by chunk (tested). The whole clip (`test_frames` frames, no cut) is the right end of the curve.
 
 # %%
-FLOWS = dict(flow="oracle")  # the flows stored in `scored`: SpyNet's, estimated once
-whole = {s: frame_mean(evaluate_clips(m, scored, **PROTOCOL, **FLOWS)) for s, m in models.items()}
-curve = {n: {s: frame_mean(evaluate_clips(m, scored, **PROTOCOL, **FLOWS, interval=n))
+SCORING = dict(flow="oracle", ssim=False)  # flows stored in `scored` (SpyNet's); PSNR only
+whole = {s: frame_mean(evaluate_clips(m, scored, **PROTOCOL, **SCORING)) for s, m in models.items()}
+curve = {n: {s: frame_mean(evaluate_clips(m, scored, **PROTOCOL, **SCORING, interval=n))
              for s, m in models.items()} for n in tqdm(interval_list, desc="intervals")}  # fmt: skip
-bicubic = frame_mean(evaluate_clips(model, scored, **PROTOCOL, **FLOWS), "bicubic_psnr")
+bicubic = frame_mean(evaluate_clips(model, scored, **PROTOCOL, **SCORING), "bicubic_psnr")
 reference = 15 if 15 in curve else max(interval_list)
 short = [n for n in interval_list if 5 <= n <= 8] or [min(interval_list)]
 interval_effects = {
