@@ -763,7 +763,9 @@ print(f"wall time {time.perf_counter() - start:.0f} s, "
 #   [-0.18, -0.02]); image alignment 0.08 dB (four seeds of five below zero, interval
 #   [-0.20, +0.03]). The paper's -1.19 and -0.17 are at REDS motion; with half an LR pixel of
 #   motion per frame there is little for alignment to fix. At 3 seeds (session 8) neither row
-#   resolved.
+#   resolved; with 10 (`-p seeds 0,1,2,3,4,5,6,7,8,9 -p knob_values ""`, a pilot: 452 s here,
+#   outside the quick budget on a slower machine) both do: no alignment -0.10 [-0.14, -0.06],
+#   image alignment -0.09 [-0.14, -0.04], every one of the five new seeds below zero in both.
 # - **The noise knob is a research instrument the paper does not have.** Switching propagation
 #   off and K = 4 cost PSNR at every noise level, resolved, even without noise; the look-ahead
 #   costs at every level too, resolved at 0.04 and 0.08 but not without noise (-0.06 dB, every
